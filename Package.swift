@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sparknet-mpi",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sparknet-mpi", targets: ["sparknet-mpi"]),
+        .library(name: "SparkNet", targets: ["SparkNet"]),
+        .library(name: "SparkNetMPI", targets: ["SparkNetMPI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c"),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi"),
+        .target(
+            name: "CaffeProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(
+            name: "SparkNet",
+            dependencies: ["CBLAS", "CaffeProto",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(
+            name: "SparkNetMPI",
+            dependencies: ["SparkNet", "CMPI", "CHDF5", "CaffeProto"]),
+        .executableTarget(
+            name: "sparknet-mpi",
+            dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "SparkNetTestSupport",
+            dependencies: ["SparkNet", "CaffeProto",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Tests/SparkNetTestSupport"),
+        .testTarget(
+            name: "SparkNetTests",
+            dependencies: ["SparkNet", "SparkNetTestSupport", "CaffeProto"]),
+        .testTarget(
+            name: "SparkNetMPITests",
+            dependencies: ["SparkNet", "SparkNetMPI", "SparkNetTestSupport", "CaffeProto", "CMPI"]),
+    ]
+)

@@ -1,0 +1,27 @@
+/// Scratch memory shared by the layers of one net (im2col columns, temporaries). Layers reserve
+/// at reshape time and use it only inside one forward or backward call, so one buffer serves all
+/// and the training loop allocates nothing.
+public final class Workspace {
+    public private(set) var capacity = 0
+    public private(set) var pointer: UnsafeMutablePointer<Float>
+
+    public init() { pointer = .allocate(capacity: 1) }
+    deinit { pointer.deallocate() }
+
+    /// Makes sure at least `n` floats are available. Call from `reshape`, never in the hot loop.
+    public func reserve(_ n: Int) {
+        if n > capacity {
+            pointer.deallocate()
+            pointer = .allocate(capacity: n)
+            pointer.initialize(repeating: 0, count: n)
+            capacity = n
+        }
+    }
+
+    /// Scratch of at least `n` floats; valid until the next `reserve`.
+    @inline(__always)
+    public func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+        precondition(n <= capacity, "workspace: \(n) floats requested, \(capacity) reserved")
+        return pointer
+    }
+}

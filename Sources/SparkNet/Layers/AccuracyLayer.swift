@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Accuracy layer (placeholder until implemented).
+public final class AccuracyLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's BatchNorm layer (placeholder until implemented).
+public final class BatchNormLayer: Layer {}

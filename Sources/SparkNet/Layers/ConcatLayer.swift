@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Concat layer (placeholder until implemented).
+public final class ConcatLayer: Layer {}

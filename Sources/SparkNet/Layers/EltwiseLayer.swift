@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Eltwise layer (placeholder until implemented).
+public final class EltwiseLayer: Layer {}

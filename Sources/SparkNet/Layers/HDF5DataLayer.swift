@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's HDF5Data layer (placeholder until implemented).
+public final class HDF5DataLayer: Layer {}

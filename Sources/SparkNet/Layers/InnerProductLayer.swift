@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's InnerProduct layer (placeholder until implemented).
+public final class InnerProductLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's LRN layer (placeholder until implemented).
+public final class LRNLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Pooling layer (placeholder until implemented).
+public final class PoolingLayer: Layer {}

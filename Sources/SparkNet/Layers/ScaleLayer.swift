@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Scale layer (placeholder until implemented).
+public final class ScaleLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Sigmoid layer (placeholder until implemented).
+public final class SigmoidLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Softmax layer (placeholder until implemented).
+public final class SoftmaxLayer: Layer {}

@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's SoftmaxWithLoss layer (placeholder until implemented).
+public final class SoftmaxWithLossLayer: Layer {}

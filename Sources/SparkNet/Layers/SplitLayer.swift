@@ -1,0 +1,4 @@
+import CaffeProto
+
+/// Caffe's Split layer (placeholder until implemented).
+public final class SplitLayer: Layer {}

@@ -1,0 +1,5 @@
+import CMPI
+import SparkNet
+
+/// Placeholder until the MPI communicator lands.
+enum SparkNetMPIPlaceholder {}

@@ -1,0 +1,2 @@
+import SparkNet
+print("sparknet-mpi: under construction")
