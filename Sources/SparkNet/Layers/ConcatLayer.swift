@@ -1,4 +1,74 @@
 import CaffeProto
 
-/// Caffe's Concat layer (placeholder until implemented).
-public final class ConcatLayer: Layer {}
+/// Caffe's Concat layer: joins its bottoms along `axis` (or the legacy `concat_dim`); all other
+/// axes must agree.
+public final class ConcatLayer: Layer {
+    override public var minBottoms: Int? { 1 }
+    override public var exactTops: Int? { 1 }
+
+    private var axis = 1
+    private var outer = 1      // product of the axes before `axis`
+    private var inner = 1      // product of the axes after `axis`
+
+    override public func setUp(bottom: [Blob], top: [Blob]) throws {
+        let p = param.concatParam
+        try require(!(p.hasAxis && p.hasConcatDim),
+                    "\(label): either concat_param.axis or concat_param.concat_dim should be specified, not both")
+    }
+
+    override public func reshape(bottom: [Blob], top: [Blob]) throws {
+        let p = param.concatParam
+        let b0 = bottom[0]
+        let n = b0.numAxes
+        if p.hasConcatDim {
+            axis = Int(p.concatDim)
+            try require(axis < n, "\(label): concat_dim \(axis) is out of range for bottom of shape \(b0.shape)")
+        } else {
+            let a = Int(p.axis)
+            try require(a >= -n && a < n, "\(label): concat_param.axis \(a) is out of range for bottom of shape \(b0.shape)")
+            axis = b0.canonicalAxis(a)
+        }
+        var topShape = b0.shape
+        for (i, b) in bottom.enumerated().dropFirst() {
+            try require(b.numAxes == n,
+                        "\(label): all inputs must have the same number of axes: bottom[0] is \(b0.shape), bottom[\(i)] is \(b.shape)")
+            for j in 0..<n where j != axis {
+                try require(b.shape[j] == b0.shape[j],
+                            "\(label): all inputs must have the same shape except at the concat axis \(axis): bottom[0] is \(b0.shape), bottom[\(i)] is \(b.shape)")
+            }
+            topShape[axis] += b.shape[axis]
+        }
+        outer = b0.count(0, axis)
+        inner = b0.count(from: axis + 1)
+        top[0].reshape(topShape)
+    }
+
+    override public func forward(bottom: [Blob], top: [Blob]) throws {
+        // bottom[i] (outer, C_i, inner) -> top (outer, ΣC_i, inner)
+        let topAxis = top[0].shape[axis]
+        var offset = 0
+        for b in bottom {
+            let c = b.shape[axis]
+            let block = c * inner
+            for n in 0..<outer {
+                copy(block, b.data + n * block, top[0].data + (n * topAxis + offset) * inner)
+            }
+            offset += c
+        }
+    }
+
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        let topAxis = top[0].shape[axis]
+        var offset = 0
+        for (i, b) in bottom.enumerated() {
+            let c = b.shape[axis]
+            if propagateDown[i] {
+                let block = c * inner
+                for n in 0..<outer {
+                    copy(block, top[0].diff + (n * topAxis + offset) * inner, b.diff + n * block)
+                }
+            }
+            offset += c
+        }
+    }
+}

@@ -1,4 +1,30 @@
 import CaffeProto
+import Foundation
 
-/// Caffe's ReLU layer (placeholder until implemented).
-public final class ReLULayer: Layer {}
+/// Caffe's ReLU layer: y = max(x, 0) + negative_slope · min(x, 0). In place allowed: backward
+/// reads the sign from the bottom data, which in place is the top data (same sign for slope ≥ 0).
+public final class ReLULayer: Layer {
+    override public var exactBottoms: Int? { 1 }
+    override public var exactTops: Int? { 1 }
+
+    override public func reshape(bottom: [Blob], top: [Blob]) throws {
+        top[0].reshapeLike(bottom[0])
+    }
+
+    override public func forward(bottom: [Blob], top: [Blob]) throws {
+        let n = bottom[0].count, x = bottom[0].data, y = top[0].data
+        let slope = param.reluParam.negativeSlope
+        if slope == 0 {
+            for i in 0..<n { y[i] = max(x[i], 0) }
+        } else {
+            for i in 0..<n { y[i] = max(x[i], 0) + slope * min(x[i], 0) }
+        }
+    }
+
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        guard propagateDown[0] else { return }
+        let n = bottom[0].count, x = bottom[0].data, dy = top[0].diff, dx = bottom[0].diff
+        let slope = param.reluParam.negativeSlope
+        for i in 0..<n { dx[i] = dy[i] * (x[i] > 0 ? 1 : slope) }
+    }
+}

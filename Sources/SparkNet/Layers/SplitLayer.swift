@@ -1,4 +1,27 @@
 import CaffeProto
 
-/// Caffe's Split layer (placeholder until implemented).
-public final class SplitLayer: Layer {}
+/// Caffe's Split layer: copies one bottom to several tops (the Net inserts it wherever a blob
+/// feeds more than one consumer), and sums the tops' gradients on the way back.
+public final class SplitLayer: Layer {
+    override public var exactBottoms: Int? { 1 }
+    override public var minTops: Int? { 1 }
+
+    override public func reshape(bottom: [Blob], top: [Blob]) throws {
+        for t in top {
+            try require(t !== bottom[0], "\(label): does not allow in-place computation")
+            t.reshapeLike(bottom[0])
+        }
+    }
+
+    override public func forward(bottom: [Blob], top: [Blob]) throws {
+        for t in top { copy(bottom[0].count, bottom[0].data, t.data) }
+    }
+
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        guard propagateDown[0] else { return }
+        // dx = Σ_i dy_i
+        let n = bottom[0].count, dx = bottom[0].diff
+        copy(n, top[0].diff, dx)
+        for t in top.dropFirst() { axpy(n, 1, t.diff, dx) }
+    }
+}
