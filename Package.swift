@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c"),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
         .target(
             name: "CaffeProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -27,7 +28,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(
             name: "SparkNetMPI",
-            dependencies: ["SparkNet", "CMPI", "CHDF5", "CaffeProto"]),
+            dependencies: ["SparkNet", "CMPI", "CHDF5", "CZlib", "CaffeProto"]),
         .executableTarget(
             name: "sparknet-mpi",
             dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto",

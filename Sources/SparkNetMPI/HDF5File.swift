@@ -1,0 +1,200 @@
+import CHDF5
+import CMPI
+import Foundation
+import SparkNet
+
+/// A thin owner of an HDF5 file id: opened collectively (MPI-IO) for reading, or serially
+/// (sec2) for writing. Errors name the file; HDF5's own error stack is silenced.
+final class HDF5File {
+    let path: String
+    let id: hid_t
+
+    private init(path: String, id: hid_t) {
+        self.path = path
+        self.id = id
+    }
+
+    deinit { H5Fclose(id) }
+
+    /// Opens `path` read-only on every rank of MPI_COMM_WORLD at once (a collective call).
+    static func openCollective(_ path: String) throws -> HDF5File {
+        MPIEnvironment.initialize()
+        ch5_silence_errors()
+        let fapl = H5Pcreate(ch5_p_file_access())
+        defer { H5Pclose(fapl) }
+        H5Pset_fapl_mpio(fapl, cmpi_comm_world(), cmpi_info_null())
+        let id = H5Fopen(path, ch5_f_acc_rdonly(), fapl)
+        guard id >= 0 else {
+            throw SparkNetError("cannot open HDF5 file '\(path)': not an HDF5 file, or unreadable")
+        }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Creates (truncating) `path` with the default serial driver; for one writer.
+    static func create(_ path: String) throws -> HDF5File {
+        ch5_silence_errors()
+        let id = H5Fcreate(path, ch5_f_acc_trunc(), ch5_p_default(), ch5_p_default())
+        guard id >= 0 else { throw SparkNetError("cannot create HDF5 file '\(path)'") }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Opens `path` read-only with the serial driver (for one process, e.g. `inspect`).
+    static func openSerial(_ path: String) throws -> HDF5File {
+        ch5_silence_errors()
+        let id = H5Fopen(path, ch5_f_acc_rdonly(), ch5_p_default())
+        guard id >= 0 else {
+            throw SparkNetError("cannot open HDF5 file '\(path)': not an HDF5 file, or unreadable")
+        }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Shape and element class of a dataset, checked to be numeric.
+    struct DatasetInfo {
+        let dims: [Int]
+        let isInteger: Bool
+    }
+
+    /// The dims of dataset `name`, which must exist and hold floats or integers.
+    func datasetInfo(_ name: String) throws -> DatasetInfo {
+        guard H5Lexists(id, name, ch5_p_default()) > 0 else {
+            throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'")
+        }
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': '\(name)' is not a dataset") }
+        defer { H5Dclose(ds) }
+        let type = H5Dget_type(ds)
+        defer { H5Tclose(type) }
+        let cls = H5Tget_class(type)
+        guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
+            throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds neither floats nor integers")
+        }
+        let space = H5Dget_space(ds)
+        defer { H5Sclose(space) }
+        let nd = Int(H5Sget_simple_extent_ndims(space))
+        guard nd >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the shape of dataset '\(name)'") }
+        var dims = [hsize_t](repeating: 0, count: max(nd, 1))
+        H5Sget_simple_extent_dims(space, &dims, nil)
+        return DatasetInfo(dims: dims.prefix(nd).map { Int($0) }, isInteger: cls == H5T_INTEGER)
+    }
+
+    /// Collectively reads rows `rows` (along axis 0) of dataset `name`, as float, into `out`,
+    /// which holds `rows.count × rowSize` floats. Every rank must call this, even with no rows.
+    func readRowsCollective(_ name: String, dims: [Int], rows: Range<Int>,
+                            into out: UnsafeMutablePointer<Float>) throws {
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
+        defer { H5Dclose(ds) }
+        let fspace = H5Dget_space(ds)
+        defer { H5Sclose(fspace) }
+        var start = [hsize_t](repeating: 0, count: dims.count)
+        var count = dims.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        let mspace: hid_t
+        if rows.isEmpty {
+            // A rank with no rows still joins the collective read, selecting nothing.
+            H5Sselect_none(fspace)
+            var one = [hsize_t](repeating: 1, count: dims.count)
+            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
+            H5Sselect_none(mspace)
+        } else {
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
+            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
+        }
+        defer { H5Sclose(mspace) }
+        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        defer { H5Pclose(dxpl) }
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
+        var dummy: Float = 0
+        let status = rows.isEmpty
+            ? H5Dread(ds, ch5_t_native_float(), mspace, fspace, dxpl, &dummy)
+            : H5Dread(ds, ch5_t_native_float(), mspace, fspace, dxpl, out)
+        guard status >= 0 else {
+            throw SparkNetError("HDF5 file '\(path)': reading rows \(rows) of dataset '\(name)' failed")
+        }
+    }
+
+    /// Reads a whole dataset as float with the current (serial) access.
+    func readAll(_ name: String) throws -> (dims: [Int], values: [Float]) {
+        let info = try datasetInfo(name)
+        let n = info.dims.reduce(1, *)
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        defer { H5Dclose(ds) }
+        var status: herr_t = 0
+        let values = [Float](unsafeUninitializedCapacity: n) { buf, initialized in
+            status = n == 0 ? 0 : H5Dread(ds, ch5_t_native_float(), ch5_s_all(), ch5_s_all(),
+                                          ch5_p_default(), buf.baseAddress)
+            initialized = n
+        }
+        guard status >= 0 else { throw SparkNetError("HDF5 file '\(path)': reading dataset '\(name)' failed") }
+        return (info.dims, values)
+    }
+
+    /// Writes a float32 dataset `name` of shape `dims` from `values` (serial).
+    func writeFloat(_ name: String, dims: [Int], values: UnsafeBufferPointer<Float>) throws {
+        try write(name, dims: dims, fileType: ch5_t_ieee_f32le(), memType: ch5_t_native_float(),
+                  values: UnsafeRawPointer(values.baseAddress))
+    }
+
+    /// Writes an int32 dataset (integer labels, as some Caffe data sets have them).
+    func writeInt32(_ name: String, dims: [Int], values: [Int32]) throws {
+        try values.withUnsafeBufferPointer {
+            try write(name, dims: dims, fileType: ch5_t_native_int(), memType: ch5_t_native_int(),
+                      values: UnsafeRawPointer($0.baseAddress))
+        }
+    }
+
+    private func write(_ name: String, dims: [Int], fileType: hid_t, memType: hid_t,
+                       values: UnsafeRawPointer?) throws {
+        var hdims = dims.map { hsize_t($0) }
+        let space = H5Screate_simple(Int32(dims.count), &hdims, nil)
+        defer { H5Sclose(space) }
+        let ds = H5Dcreate2(id, name, fileType, space, ch5_p_default(), ch5_p_default(), ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot create dataset '\(name)'") }
+        defer { H5Dclose(ds) }
+        let status = H5Dwrite(ds, memType, ch5_s_all(), ch5_s_all(), ch5_p_default(), values)
+        guard status >= 0 else { throw SparkNetError("HDF5 file '\(path)': writing dataset '\(name)' failed") }
+    }
+
+    /// The paths of every dataset in the file, depth first (for `inspect`).
+    func datasetPaths() -> [String] {
+        final class Names { var list: [String] = [] }
+        let names = Names()
+        let box = Unmanaged.passRetained(names)
+        defer { box.release() }
+        H5Ovisit2(id, H5_INDEX_NAME, H5_ITER_INC, { _, name, info, opData in
+            guard let name, let info, let opData else { return 0 }
+            if info.pointee.type == H5O_TYPE_DATASET {
+                Unmanaged<Names>.fromOpaque(opData).takeUnretainedValue().list.append(String(cString: name))
+            }
+            return 0
+        }, box.toOpaque(), UInt32(H5O_INFO_BASIC))
+        return names.list
+    }
+
+    /// Flushes buffered data to the file (before an fsync + rename).
+    func flush() { H5Fflush(id, H5F_SCOPE_GLOBAL) }
+}
+
+/// Reading any HDF5 file's datasets, for tools (`inspect`). Serial: one process.
+public enum HDF5Contents {
+    /// Whether `path` starts with HDF5's signature.
+    public static func isHDF5(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        let sig: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]
+        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == sig } ?? false
+    }
+
+    /// Every dataset of the file: its path, shape and values (as float).
+    public static func datasets(in path: String) throws -> [(path: String, shape: [Int], values: [Float])] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SparkNetError("HDF5 file '\(path)' not found")
+        }
+        let file = try HDF5File.openSerial(path)
+        return try file.datasetPaths().map { name in
+            let (dims, values) = try file.readAll(name)
+            return (name, dims, values)
+        }
+    }
+}

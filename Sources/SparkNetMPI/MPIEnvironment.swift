@@ -1,0 +1,69 @@
+import CMPI
+import Foundation
+
+/// The process-wide MPI runtime. MPI may be initialised once per process and never again after
+/// `MPI_Finalize`, so `initialize()` runs `MPI_Init_thread` exactly once (a `static let`) and
+/// registers `MPI_Finalize` with `atexit`. Every MPI user calls `initialize()` first; without
+/// mpirun the process is an MPI singleton (rank 0 of 1).
+public enum MPIEnvironment {
+    /// The thread level MPI granted. We ask for SERIALIZED: only one thread at a time calls MPI
+    /// (the data prefetch thread does memcpy only; HDF5 and MPI stay on the calling thread).
+    public static var threadLevel: Int32 { initialize(); return state.threadLevel }
+
+    private struct State: Sendable {
+        let threadLevel: Int32
+        let rank: Int
+        let size: Int
+    }
+
+    private static let state: State = {
+        var flag: Int32 = 0
+        MPI_Initialized(&flag)
+        var provided: Int32 = 0
+        if flag == 0 {
+            MPI_Init_thread(nil, nil, Int32(cmpi_thread_serialized()), &provided)
+            atexit {
+                var finalized: Int32 = 0
+                MPI_Finalized(&finalized)
+                if finalized == 0 { MPI_Finalize() }
+            }
+        } else {
+            MPI_Query_thread(&provided)
+        }
+        var r: Int32 = 0, s: Int32 = 1
+        MPI_Comm_rank(cmpi_comm_world(), &r)
+        MPI_Comm_size(cmpi_comm_world(), &s)
+        return State(threadLevel: provided, rank: Int(r), size: Int(s))
+    }()
+
+    /// Initialises MPI on first call (thread-safe); later calls do nothing.
+    public static func initialize() { _ = state }
+
+    /// This process's rank in MPI_COMM_WORLD.
+    public static var rank: Int { state.rank }
+    /// The number of ranks in MPI_COMM_WORLD.
+    public static var size: Int { state.size }
+    /// Whether this is rank 0, the rank that logs and writes files.
+    public static var isRoot: Bool { state.rank == 0 }
+
+    /// Blocks until every rank reaches it.
+    public static func barrier() {
+        initialize()
+        MPI_Barrier(cmpi_comm_world())
+    }
+
+    /// Ends the whole job (every rank) with `code`; use after reporting an error on one rank.
+    public static func abort(code: Int32 = 1) -> Never {
+        initialize()
+        fflush(nil)  // flushes every output stream, so the message is out before the job ends
+        MPI_Abort(cmpi_comm_world(), code)
+        exit(code)  // MPI_Abort does not return; this satisfies the type checker.
+    }
+
+    /// The rows `[⌊rank·n/size⌋, ⌊(rank+1)·n/size⌋)` that `rank` owns of `n` rows.
+    public static func shardRange(n: Int, rank: Int, size: Int) -> Range<Int> {
+        let lo = rank * n / size
+        let hi = (rank + 1) * n / size
+        return lo..<hi
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import SparkNet
+import SparkNetMPI
+
+/// `sparknet-mpi`: Caffe's command-line verbs, on MPI. Run it alone (an MPI singleton) or under
+/// `mpirun -np K`.
+@main
+struct SparkNetCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sparknet-mpi",
+        abstract: "Train and run Caffe-defined networks, on one rank or many (mpirun).",
+        discussion: """
+            Reads Caffe prototxt nets and solvers unchanged and writes .caffemodel/.solverstate
+            files that Caffe loads. Rank 0 logs Caffe-format lines to stdout; errors go to stderr
+            as one line, "sparknet-mpi: error: <message>", with exit code 1.
+            """,
+        subcommands: [Train.self, Test.self, Time.self, ConvertIDX.self, Inspect.self])
+
+    /// Parses the arguments (usage errors and --help are handled by ArgumentParser), then runs
+    /// the command with MPI initialised, turning any error into one line on stderr and exit 1.
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        MPIEnvironment.initialize()
+        do {
+            try command.run()
+        } catch let e as ExitCode {
+            exit(withError: e)
+        } catch {
+            ErrorReport.fail(error)
+        }
+    }
+}

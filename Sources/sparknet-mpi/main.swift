@@ -1,2 +1,0 @@
-import SparkNet
-print("sparknet-mpi: under construction")
