@@ -1,4 +1,166 @@
 import CaffeProto
+import Foundation
 
-/// Caffe's BatchNorm layer (placeholder until implemented).
-public final class BatchNormLayer: Layer {}
+/// Caffe's BatchNorm layer: `y = (x − mean) / sqrt(var + eps)` per channel (axis 1), over the
+/// batch and spatial axes. There is no learned scale/shift (a following Scale layer adds it).
+///
+/// Blobs, as Caffe: running mean sum (C), running variance sum (C), and the scale factor (1)
+/// those sums are divided by. They are statistics, not parameters: `paramMultipliers` is (0, 0)
+/// and a non-zero `lr_mult` is refused, as Caffe does.
+///
+/// - TRAIN (`use_global_stats` false, the default in TRAIN): batch statistics, and the running
+///   sums are updated in forward: factor ← λ·factor + 1, mean ← batchMean + λ·mean,
+///   var ← m/(m−1)·batchVar + λ·var (m = count / C, unbiased), λ = moving_average_fraction.
+/// - TEST (`use_global_stats` true, the default in TEST): mean/var = sums / factor (0 if factor 0).
+///
+/// In place is allowed: the normalized output is kept in a layer-owned blob for backward.
+public final class BatchNormLayer: Layer {
+    override public var exactBottoms: Int? { 1 }
+    override public var exactTops: Int? { 1 }
+
+    private var useGlobalStats = false
+    private var movingAverageFraction: Float = 0.999
+    private var eps: Float = 1e-5
+    private var channels = 0
+    /// (C) mean and variance used by the last forward (scratch).
+    private let mean = Blob()
+    private let variance = Blob()
+    /// (C) sqrt(variance + eps) of the last forward, for backward.
+    private let stddev = Blob()
+    /// Like the bottom: the normalized output of the last forward (survives in-place layers after).
+    private let xNorm = Blob()
+
+    override public func paramMultipliers(_ i: Int) -> (lr: Float, decay: Float) { (0, 0) }
+
+    override public func setUp(bottom: [Blob], top: [Blob]) throws {
+        let p = param.batchNormParam
+        movingAverageFraction = p.movingAverageFraction
+        useGlobalStats = p.hasUseGlobalStats ? p.useGlobalStats : (phase == .test)
+        eps = p.eps
+        let b = bottom[0]
+        try require(b.numAxes >= 1, "\(label): bottom must have at least 1 axis, got \(b.shape)")
+        channels = b.numAxes == 1 ? 1 : b.shape[1]
+        for (i, spec) in param.param.enumerated() where i < 3 {
+            try require(spec.lrMult == 0,
+                        "\(label): cannot configure batch normalization statistics as layer parameters: param[\(i)] has lr_mult \(spec.lrMult), expected 0")
+        }
+        blobs = [try makeParamBlob([channels], filler: nil),
+                 try makeParamBlob([channels], filler: nil),
+                 try makeParamBlob([1], filler: nil)]
+        paramPropagateDown = [false, false, false]
+    }
+
+    override public func reshape(bottom: [Blob], top: [Blob]) throws {
+        let b = bottom[0]
+        let c = b.numAxes == 1 ? 1 : b.shape[1]
+        try require(c == channels, "\(label): bottom \(b.shape) has \(c) channels, expected \(channels)")
+        try require(b.shape[0] > 0, "\(label): bottom \(b.shape) has an empty batch")
+        if top[0] !== b { top[0].reshape(b.shape) }
+        mean.reshape([channels]); variance.reshape([channels]); stddev.reshape([channels])
+        xNorm.reshape(b.shape)
+    }
+
+    override public func forward(bottom: [Blob], top: [Blob]) throws {
+        let b = bottom[0]
+        let num = b.shape[0], C = channels
+        let spatial = b.count / (num * C)
+        let x = b.data, y = top[0].data
+        let mu = mean.data, v = variance.data, sd = stddev.data
+        if top[0] !== b { copy(b.count, x, y) }
+
+        if useGlobalStats {
+            let f = blobs[2].data[0]
+            let sf: Float = f == 0 ? 0 : 1 / f
+            for c in 0..<C { mu[c] = sf * blobs[0].data[c]; v[c] = sf * blobs[1].data[c] }
+        } else {
+            meanOverBatch(y, num: num, spatial: spatial, squared: false, into: mu)
+        }
+        // y (N, C, S) −= mean[c]
+        for n in 0..<num {
+            for c in 0..<C {
+                let row = y + (n * C + c) * spatial
+                let m = mu[c]
+                for s in 0..<spatial { row[s] -= m }
+            }
+        }
+        if !useGlobalStats {
+            // var = E((x − Ex)²), then the running sums (Caffe's moving average)
+            meanOverBatch(y, num: num, spatial: spatial, squared: true, into: v)
+            let lambda = movingAverageFraction
+            blobs[2].data[0] = blobs[2].data[0] * lambda + 1
+            axpby(C, 1, mu, lambda, blobs[0].data)
+            let m = b.count / C
+            let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
+            axpby(C, correction, v, lambda, blobs[1].data)
+        }
+        for c in 0..<C { sd[c] = (v[c] + eps).squareRoot() }
+        for n in 0..<num {
+            for c in 0..<C {
+                let row = y + (n * C + c) * spatial
+                let d = sd[c]
+                for s in 0..<spatial { row[s] /= d }
+            }
+        }
+        copy(b.count, y, xNorm.data)
+    }
+
+    /// out[c] = Σ_n (1/(N·S) · Σ_s a[n, c, s]) (or of a² when `squared`), Caffe's summation order.
+    private func meanOverBatch(_ a: UnsafePointer<Float>, num: Int, spatial: Int, squared: Bool,
+                               into out: UnsafeMutablePointer<Float>) {
+        let C = channels
+        let inv = Float(1.0 / Double(num * spatial))
+        setAll(C, 0, out)
+        for n in 0..<num {
+            for c in 0..<C {
+                let row = a + (n * C + c) * spatial
+                var s: Float = 0
+                if squared { for j in 0..<spatial { s += row[j] * row[j] } }
+                else { for j in 0..<spatial { s += row[j] } }
+                out[c] += inv * s
+            }
+        }
+    }
+
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        guard propagateDown[0] else { return }
+        let b = bottom[0]
+        let num = b.shape[0], C = channels
+        let spatial = b.count / (num * C)
+        // In place, dy and dx are the same memory: every dx element is computed from the dy
+        // element at the same index after the per-channel sums are taken, so that is safe.
+        let dy = top[0].diff, dx = b.diff, sd = stddev.data
+        if useGlobalStats {
+            for n in 0..<num {
+                for c in 0..<C {
+                    let o = (n * C + c) * spatial
+                    let d = sd[c]
+                    for s in 0..<spatial { dx[o + s] = dy[o + s] / d }
+                }
+            }
+            return
+        }
+        // dx = (dy − mean(dy) − mean(dy·y)·y) / sqrt(var + eps), means over (N, S) per channel
+        let yN = xNorm.data
+        let sumDyY = mean.data, sumDy = variance.data   // reused as (C) scratch
+        setAll(C, 0, sumDyY); setAll(C, 0, sumDy)
+        for n in 0..<num {
+            for c in 0..<C {
+                let o = (n * C + c) * spatial
+                var a: Float = 0, g: Float = 0
+                for s in 0..<spatial { a += dy[o + s] * yN[o + s]; g += dy[o + s] }
+                sumDyY[c] += a
+                sumDy[c] += g
+            }
+        }
+        let inv = Float(-1.0 / Double(num * spatial))
+        for n in 0..<num {
+            for c in 0..<C {
+                let o = (n * C + c) * spatial
+                let a = sumDyY[c], g = sumDy[c], d = sd[c]
+                for s in 0..<spatial {
+                    dx[o + s] = (dy[o + s] + inv * (a * yN[o + s] + g)) / d
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,201 @@
 import CaffeProto
 
-/// Caffe's Convolution layer (placeholder until implemented).
-public final class ConvolutionLayer: Layer {}
+/// Caffe's Convolution layer for two spatial axes: `y = W ∗ x + b`, with zero padding, stride,
+/// dilation and groups.
+///
+/// Blobs: weights (num_output, C/group, kh, kw) and, with `bias_term`, bias (num_output).
+/// Several bottoms are allowed (same shape); bottom i gives top i with the same weights.
+///
+/// Unlike Caffe (one im2col + gemm per image), the whole minibatch is unrolled into one column
+/// matrix (C·kh·kw, N·outH·outW) in the shared workspace, so each group is ONE large sgemm.
+/// The result (M, N·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
+public final class ConvolutionLayer: Layer {
+    override public var minBottoms: Int? { 1 }
+    override public var minTops: Int? { 1 }
+    override public var equalBottomTopCount: Bool { true }
+
+    private var geometry = ConvGeometry(channels: 0, height: 0, width: 0, kernelH: 1, kernelW: 1)
+    private var channelAxis = 1
+    private var numOutput = 0     // M
+    private var group = 1
+    private var biasTerm = true
+    private var num = 0           // N: product of the axes before the channel axis
+    private var kernelDim = 0     // (C/group)·kh·kw: rows of one group's column block
+
+    /// Floats of the column matrix: C·kh·kw · N·outHW.
+    private var columnCount: Int { geometry.columnCount(batch: num) }
+    /// Floats of the output (or top-gradient) matrix (M, N·outHW).
+    private var outputCount: Int { numOutput * num * geometry.outputSpatial }
+
+    override public func setUp(bottom: [Blob], top: [Blob]) throws {
+        let p = param.convolutionParam
+        let b0 = bottom[0]
+        let axisParam = Int(p.axis)
+        try require(axisParam >= -b0.numAxes && axisParam < b0.numAxes,
+                    "\(label): convolution_param.axis \(axisParam) is out of range for bottom of shape \(b0.shape)")
+        channelAxis = b0.canonicalAxis(axisParam)
+        let spatialAxes = b0.numAxes - channelAxis - 1
+        try require(spatialAxes == 2,
+                    "\(label): only 2-D convolution is supported: bottom \(b0.shape) has \(spatialAxes) spatial axes after channel axis \(channelAxis), expected 2 (N-d convolution is not implemented)")
+
+        // Kernel: kernel_size (once or per axis) xor kernel_h/kernel_w.
+        var kh = 0, kw = 0
+        if p.hasKernelH || p.hasKernelW {
+            try require(p.kernelSize.isEmpty,
+                        "\(label): give either kernel_size or kernel_h/kernel_w, not both")
+            try require(p.hasKernelH && p.hasKernelW,
+                        "\(label): kernel_h and kernel_w must be given together")
+            kh = Int(p.kernelH); kw = Int(p.kernelW)
+        } else {
+            let k = p.kernelSize
+            try require(k.count == 1 || k.count == 2,
+                        "\(label): kernel_size must be given once or once per spatial axis (2), got \(k.count) values")
+            kh = Int(k[0]); kw = Int(k[k.count == 1 ? 0 : 1])
+        }
+        try require(kh > 0 && kw > 0, "\(label): kernel dimensions must be positive, got \(kh)x\(kw)")
+
+        func pair(_ values: [UInt32], hasHW: Bool, h: UInt32, w: UInt32, name: String,
+                  default d: Int) throws -> (Int, Int) {
+            if hasHW {
+                try require(values.isEmpty, "\(label): give either \(name) or \(name)_h/\(name)_w, not both")
+                return (Int(h), Int(w))
+            }
+            try require(values.count <= 2,
+                        "\(label): \(name) must be given once or once per spatial axis (2), got \(values.count) values")
+            if values.isEmpty { return (d, d) }
+            return (Int(values[0]), Int(values[values.count == 1 ? 0 : 1]))
+        }
+        let (sh, sw) = try pair(p.stride, hasHW: p.hasStrideH || p.hasStrideW, h: p.strideH, w: p.strideW,
+                                name: "stride", default: 1)
+        try require(sh > 0 && sw > 0, "\(label): stride must be positive, got \(sh)x\(sw)")
+        let (ph, pw) = try pair(p.pad, hasHW: p.hasPadH || p.hasPadW, h: p.padH, w: p.padW,
+                                name: "pad", default: 0)
+        let (dh, dw) = try pair(p.dilation, hasHW: false, h: 0, w: 0, name: "dilation", default: 1)
+        try require(dh > 0 && dw > 0, "\(label): dilation must be positive, got \(dh)x\(dw)")
+
+        let channels = b0.shape[channelAxis]
+        try require(p.numOutput > 0, "\(label): convolution_param.num_output must be positive, got \(p.numOutput)")
+        numOutput = Int(p.numOutput)
+        group = Int(p.group)
+        try require(group > 0, "\(label): group must be positive, got \(group)")
+        try require(channels % group == 0,
+                    "\(label): input channels (\(channels)) must be a multiple of group (\(group))")
+        try require(numOutput % group == 0,
+                    "\(label): num_output (\(numOutput)) must be a multiple of group (\(group))")
+        geometry = ConvGeometry(channels: channels, height: 0, width: 0, kernelH: kh, kernelW: kw,
+                                padH: ph, padW: pw, strideH: sh, strideW: sw, dilationH: dh, dilationW: dw)
+        kernelDim = channels / group * kh * kw
+        biasTerm = p.biasTerm
+        blobs = [try makeParamBlob([numOutput, channels / group, kh, kw], filler: p.weightFiller)]
+        if biasTerm { blobs.append(try makeParamBlob([numOutput], filler: p.biasFiller)) }
+    }
+
+    override public func reshape(bottom: [Blob], top: [Blob]) throws {
+        let b0 = bottom[0]
+        try require(b0.numAxes == channelAxis + 3,
+                    "\(label): bottom has shape \(b0.shape); the number of axes may not change (expected \(channelAxis + 3))")
+        try require(b0.shape[channelAxis] == geometry.channels,
+                    "\(label): bottom \(b0.shape) has \(b0.shape[channelAxis]) channels, expected \(geometry.channels)")
+        for (i, b) in bottom.enumerated() where i > 0 {
+            try require(b.shape == b0.shape,
+                        "\(label): all bottoms must have the same shape: bottom[\(i)] \(b.shape) vs bottom[0] \(b0.shape)")
+        }
+        for (i, t) in top.enumerated() {
+            try require(t !== bottom[i], "\(label): cannot compute in place (top '\(param.top[safe: i] ?? "")' is its bottom)")
+        }
+        num = b0.count(0, channelAxis)
+        geometry.height = b0.shape[channelAxis + 1]
+        geometry.width = b0.shape[channelAxis + 2]
+        let outH = geometry.outputH, outW = geometry.outputW
+        try require(outH > 0 && outW > 0,
+                    "\(label): the kernel (\(geometry.kernelH)x\(geometry.kernelW), dilation \(geometry.dilationH)x\(geometry.dilationW), pad \(geometry.padH)x\(geometry.padW)) does not fit the \(geometry.height)x\(geometry.width) input; output would be \(outH)x\(outW)")
+        let topShape = Array(b0.shape[..<channelAxis]) + [numOutput, outH, outW]
+        for t in top { t.reshape(topShape) }
+        context.workspace.reserve(columnCount + outputCount)
+    }
+
+    override public func forward(bottom: [Blob], top: [Blob]) throws {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let HW = geometry.outputSpatial
+        let cols = num * HW                       // columns of the unrolled batch
+        let ws = context.workspace.buffer(columnCount + outputCount)
+        let col = ws                              // (G, Kg, N·HW)
+        let out = ws + columnCount                // (M, N·HW)
+        let w = blobs[0].data                     // (G, Mg, Kg)
+        let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
+        for (b, t) in zip(bottom, top) {
+            im2col(b.data, batch: num, geometry, col)
+            for g in 0..<G {
+                // out_g (Mg, N·HW) = W_g (Mg, Kg) · col_g (Kg, N·HW)
+                gemm(false, false, Mg, cols, Kg, 1, w + g * Mg * Kg, col + g * Kg * cols, 0, out + g * Mg * cols)
+            }
+            // scatter (M, N, HW) -> top (N, M, HW), adding bias[m]
+            let y = t.data
+            for n in 0..<num {
+                for m in 0..<M {
+                    let src = out + m * cols + n * HW
+                    let dst = y + (n * M + m) * HW
+                    let bm: Float = bias?[m] ?? 0
+                    for p in 0..<HW { dst[p] = src[p] + bm }
+                }
+            }
+        }
+    }
+
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let HW = geometry.outputSpatial
+        let cols = num * HW
+        let needW = paramPropagateDown[0]
+        let needB = biasTerm && paramPropagateDown[1]
+        let ws = context.workspace.buffer(columnCount + outputCount)
+        let col = ws                              // (G, Kg, N·HW)
+        let dOut = ws + columnCount               // (M, N·HW)
+        for (i, (b, t)) in zip(bottom, top).enumerated() {
+            let needX = propagateDown[i]
+            if !(needW || needB || needX) { continue }
+            let dy = t.diff                       // (N, M, HW)
+            if needB {
+                // db[m] += Σ_n Σ_p dy[n, m, p]   (per image, in Caffe's order)
+                let db = blobs[1].diff
+                for n in 0..<num {
+                    for m in 0..<M {
+                        let src = dy + (n * M + m) * HW
+                        var s: Float = 0
+                        for p in 0..<HW { s += src[p] }
+                        db[m] += s
+                    }
+                }
+            }
+            if !(needW || needX) { continue }
+            // gather top diff (N, M, HW) -> dOut (M, N·HW)
+            for n in 0..<num {
+                for m in 0..<M {
+                    (dOut + m * cols + n * HW).update(from: dy + (n * M + m) * HW, count: HW)
+                }
+            }
+            if needW {
+                // columns are recomputed: the workspace is shared, forward's copy may be gone
+                im2col(b.data, batch: num, geometry, col)
+                let dw = blobs[0].diff
+                for g in 0..<G {
+                    // dW_g (Mg, Kg) += dOut_g (Mg, N·HW) · col_gᵀ (N·HW, Kg)
+                    gemm(false, true, Mg, Kg, cols, 1, dOut + g * Mg * cols, col + g * Kg * cols, 1, dw + g * Mg * Kg)
+                }
+            }
+            if needX {
+                let w = blobs[0].data
+                for g in 0..<G {
+                    // dcol_g (Kg, N·HW) = W_gᵀ (Kg, Mg) · dOut_g (Mg, N·HW)
+                    gemm(true, false, Kg, cols, Mg, 1, w + g * Mg * Kg, dOut + g * Mg * cols, 0, col + g * Kg * cols)
+                }
+                col2im(col, batch: num, geometry, b.diff)
+            }
+        }
+    }
+}
+
+extension Array {
+    /// The element at `i`, or nil when out of range.
+    fileprivate subscript(safe i: Int) -> Element? { i >= 0 && i < count ? self[i] : nil }
+}

@@ -1,0 +1,164 @@
+// im2col / col2im over a whole minibatch (Caffe's im2col_cpu / col2im_cpu, batched).
+//
+// Caffe unrolls one image at a time into a (C·kh·kw, outH·outW) column matrix and runs one gemm
+// per image. Here the whole batch is unrolled into ONE matrix
+//
+//     columns (C·kh·kw, N·outH·outW):  row r = (c·kh + ki)·kw + kj,  column n·outH·outW + oh·outW + ow
+//
+// so a convolution is one large gemm per group (group g owns the contiguous rows
+// [g·(C/group)·kh·kw, (g+1)·(C/group)·kh·kw)). Values are Caffe's exactly (same taps, zero padding).
+
+/// The geometry of a 2-D convolution (or of its im2col unrolling): input planes, kernel, zero
+/// padding, stride and dilation, as in Caffe's ConvolutionParameter for two spatial axes.
+public struct ConvGeometry: Equatable, Sendable {
+    public var channels: Int
+    public var height: Int
+    public var width: Int
+    public var kernelH: Int
+    public var kernelW: Int
+    public var padH: Int
+    public var padW: Int
+    public var strideH: Int
+    public var strideW: Int
+    public var dilationH: Int
+    public var dilationW: Int
+
+    public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int,
+                padH: Int = 0, padW: Int = 0, strideH: Int = 1, strideW: Int = 1,
+                dilationH: Int = 1, dilationW: Int = 1) {
+        self.channels = channels; self.height = height; self.width = width
+        self.kernelH = kernelH; self.kernelW = kernelW
+        self.padH = padH; self.padW = padW
+        self.strideH = strideH; self.strideW = strideW
+        self.dilationH = dilationH; self.dilationW = dilationW
+    }
+
+    /// Caffe's output height: (H + 2·pad − (dilation·(k − 1) + 1)) / stride + 1, C division.
+    public var outputH: Int { (height + 2 * padH - (dilationH * (kernelH - 1) + 1)) / strideH + 1 }
+    /// Caffe's output width (as `outputH`).
+    public var outputW: Int { (width + 2 * padW - (dilationW * (kernelW - 1) + 1)) / strideW + 1 }
+    /// outH · outW
+    public var outputSpatial: Int { outputH * outputW }
+    /// Rows of the column matrix: C · kh · kw.
+    public var columnRows: Int { channels * kernelH * kernelW }
+    /// Floats of the column matrix for `batch` images: C·kh·kw · batch·outH·outW.
+    public func columnCount(batch: Int) -> Int { columnRows * batch * outputSpatial }
+}
+
+/// The output positions o in [lo, hi) whose input coordinate `o·stride + offset` lies in [0, size).
+@inline(__always)
+private func validRange(offset: Int, stride: Int, size: Int, outputs: Int) -> (lo: Int, hi: Int) {
+    // lo = smallest o ≥ 0 with o·stride + offset ≥ 0
+    let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+    // hi = 1 + largest o with o·stride + offset ≤ size − 1
+    let last = size - 1 - offset
+    let hi = last < 0 ? 0 : last / stride + 1
+    let l = min(lo, outputs), h = min(hi, outputs)
+    return (l, max(l, h))
+}
+
+/// Unrolls `batch` images (batch, C, H, W) into `columns` (C·kh·kw, batch·outH·outW), zero padded.
+/// `columns` must hold `g.columnCount(batch:)` floats; every one of them is written.
+public func im2col(_ image: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
+                   _ columns: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, C = g.channels
+    let outH = g.outputH, outW = g.outputW
+    let outHW = outH * outW
+    guard outH > 0, outW > 0, batch > 0 else { return }
+    let ld = batch * outHW          // floats per column-matrix row
+    let plane = H * W
+    let kh = g.kernelH, kw = g.kernelW
+
+    // 1x1, stride 1, no pad: each column row is one image plane, copied whole.
+    if kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 {
+        for c in 0..<C {
+            for n in 0..<batch {
+                (columns + c * ld + n * outHW).update(from: image + (n * C + c) * plane, count: plane)
+            }
+        }
+        return
+    }
+
+    for c in 0..<C {
+        for n in 0..<batch {
+            // src: one (H, W) plane; it stays in L1 while its kh·kw column rows are written.
+            let src = image + (n * C + c) * plane
+            for ki in 0..<kh {
+                let rowOffset = ki * g.dilationH - g.padH       // ih = oh·strideH + rowOffset
+                let (ohLo, ohHi) = validRange(offset: rowOffset, stride: g.strideH, size: H, outputs: outH)
+                for kj in 0..<kw {
+                    let colOffset = kj * g.dilationW - g.padW   // iw = ow·strideW + colOffset
+                    let (owLo, owHi) = validRange(offset: colOffset, stride: g.strideW, size: W, outputs: outW)
+                    // dst: (outH, outW) block of column row (c, ki, kj) for image n
+                    let dst = columns + ((c * kh + ki) * kw + kj) * ld + n * outHW
+                    if ohLo > 0 { dst.update(repeating: 0, count: ohLo * outW) }
+                    if ohHi < outH { (dst + ohHi * outW).update(repeating: 0, count: (outH - ohHi) * outW) }
+                    let span = owHi - owLo
+                    for oh in ohLo..<ohHi {
+                        let srow = src + (oh * g.strideH + rowOffset) * W + colOffset
+                        let drow = dst + oh * outW
+                        if owLo > 0 { drow.update(repeating: 0, count: owLo) }
+                        if span > 0 {
+                            if g.strideW == 1 {
+                                (drow + owLo).update(from: srow + owLo, count: span)
+                            } else {
+                                let sw = g.strideW
+                                for ow in owLo..<owHi { drow[ow] = srow[ow * sw] }
+                            }
+                        }
+                        if owHi < outW { (drow + owHi).update(repeating: 0, count: outW - owHi) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: sums `columns` (C·kh·kw, batch·outH·outW) back into `image`
+/// (batch, C, H, W), which is OVERWRITTEN (zeroed first, as Caffe's col2im_cpu).
+public func col2im(_ columns: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
+                   _ image: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, C = g.channels
+    let plane = H * W
+    image.update(repeating: 0, count: batch * C * plane)
+    let outH = g.outputH, outW = g.outputW
+    let outHW = outH * outW
+    guard outH > 0, outW > 0, batch > 0 else { return }
+    let ld = batch * outHW
+    let kh = g.kernelH, kw = g.kernelW
+
+    if kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 {
+        for c in 0..<C {
+            for n in 0..<batch {
+                (image + (n * C + c) * plane).update(from: columns + c * ld + n * outHW, count: plane)
+            }
+        }
+        return
+    }
+
+    for c in 0..<C {
+        for n in 0..<batch {
+            let dstPlane = image + (n * C + c) * plane
+            for ki in 0..<kh {
+                let rowOffset = ki * g.dilationH - g.padH
+                let (ohLo, ohHi) = validRange(offset: rowOffset, stride: g.strideH, size: H, outputs: outH)
+                for kj in 0..<kw {
+                    let colOffset = kj * g.dilationW - g.padW
+                    let (owLo, owHi) = validRange(offset: colOffset, stride: g.strideW, size: W, outputs: outW)
+                    if owHi <= owLo { continue }
+                    let src = columns + ((c * kh + ki) * kw + kj) * ld + n * outHW
+                    for oh in ohLo..<ohHi {
+                        let drow = dstPlane + (oh * g.strideH + rowOffset) * W + colOffset
+                        let srow = src + oh * outW
+                        if g.strideW == 1 {
+                            for ow in owLo..<owHi { drow[ow] += srow[ow] }
+                        } else {
+                            let sw = g.strideW
+                            for ow in owLo..<owHi { drow[ow * sw] += srow[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
