@@ -1,0 +1,75 @@
+# sparknet-mpi: make demo | make test | make build | make release | make clean
+# Every target installs its Debian packages first (scripts/install-deps.sh; a no-op when present).
+
+SHELL        := /bin/bash
+SWIFT        ?= swift
+DEBUG_BIN    := .build/debug/sparknet-mpi
+RELEASE_BIN  := .build/release/sparknet-mpi
+FASHION      ?= /usr/share/datasets/fashion-mnist
+DATA         := data/fashion-mnist
+SNAPSHOTS    := snapshots/fashion-mnist
+
+# mpirun as root in containers, and no ssh/rsh for single-node launches.
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OMPI_MCA_plm_rsh_agent := false
+
+.PHONY: all deps build release test unit-test e2e demo data bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product sparknet-mpi
+
+# Unit tests (Swift Testing / XCTest), then the end-to-end tests of the built binary.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	$(MAKE) --no-print-directory e2e
+
+# SPARKNET_BIN picks the binary (default: the debug build that `swift build --build-tests` made).
+e2e:
+	SPARKNET_BIN=$${SPARKNET_BIN:-$(abspath $(DEBUG_BIN))} Tests/e2e/run-all.sh
+
+# Fashion-MNIST in Caffe's HDF5Data layout, plus the list files the LeNet prototxt names.
+data: $(DATA)/train.txt $(DATA)/test.txt
+
+$(DATA)/train.h5: | $(RELEASE_BIN)
+	@mkdir -p $(DATA)
+	$(RELEASE_BIN) convert-idx --images $(FASHION)/train-images-idx3-ubyte.gz \
+	    --labels $(FASHION)/train-labels-idx1-ubyte.gz --output $@
+
+$(DATA)/test.h5: | $(RELEASE_BIN)
+	@mkdir -p $(DATA)
+	$(RELEASE_BIN) convert-idx --images $(FASHION)/t10k-images-idx3-ubyte.gz \
+	    --labels $(FASHION)/t10k-labels-idx1-ubyte.gz --output $@
+
+$(DATA)/%.txt: $(DATA)/%.h5
+	echo "$<" > $@
+
+$(RELEASE_BIN):
+	$(SWIFT) build -c release --product sparknet-mpi
+
+# Trains Caffe's LeNet on Fashion-MNIST on one rank; prints the final test accuracy and the
+# path of the .caffemodel. The log is kept beside the snapshots.
+demo: deps release
+	@$(MAKE) --no-print-directory data
+	@mkdir -p $(SNAPSHOTS)
+	set -o pipefail; $(RELEASE_BIN) train --solver examples/fashion-mnist/lenet_solver.prototxt \
+	    2>&1 | tee $(SNAPSHOTS)/train.log
+	@echo
+	@grep -E "Test net output #[0-9]+: accuracy" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] /final test /'
+	@grep -E "^Wrote .*\.caffemodel|Wrote .*\.caffemodel" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
+
+# Benchmarks live in bench/ (see bench/README.md when present).
+bench:
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: not yet written (bench/run.sh)"; fi
+
+clean:
+	rm -rf .build data snapshots
