@@ -5,7 +5,7 @@ import SparkNet
 /// differences of the objective Σ top² / 2 (so each top's diff is its data).
 ///
 /// A mismatch is |analytic − numeric| > threshold · max(|analytic|, |numeric|, 1).
-public struct GradientChecker {
+public struct GradientChecker: Sendable {
     public var stepsize: Float
     public var threshold: Float
     /// Inputs within `kinkRange` of `kink` are skipped (ReLU at 0, max pooling ties).
@@ -13,14 +13,19 @@ public struct GradientChecker {
     public var kinkRange: Float
     /// At most this many elements of each blob are probed (evenly spread), to keep tests fast.
     public var maxProbesPerBlob: Int
+    /// When set, the objective gets a seeded random linear term: Σ (top²/2 + r·top), r uniform in
+    /// [−1, 1). Needed where Σ top²/2 is (nearly) constant, e.g. BatchNorm's normalized output,
+    /// whose gradient would then be ~0 and the check vacuous.
+    public var projectionSeed: UInt64?
 
     public init(stepsize: Float = 1e-2, threshold: Float = 1e-3, kink: Float = 0,
-                kinkRange: Float = -1, maxProbesPerBlob: Int = 400) {
+                kinkRange: Float = -1, maxProbesPerBlob: Int = 400, projectionSeed: UInt64? = nil) {
         self.stepsize = stepsize
         self.threshold = threshold
         self.kink = kink
         self.kinkRange = kinkRange
         self.maxProbesPerBlob = maxProbesPerBlob
+        self.projectionSeed = projectionSeed
     }
 
     /// One mismatch, for the test's failure message.
@@ -41,18 +46,33 @@ public struct GradientChecker {
         let which = checkBottoms ?? Array(bottom.indices)
         let propagate = bottom.indices.map { which.contains($0) }
         let rngStart = layer.context.rng
+        // Coefficients of the optional linear term, one array per top (shapes are fixed here).
+        var projection: [[Float]] = []
+        if let seed = projectionSeed {
+            var r = RandomGenerator(seed: seed)
+            projection = top.map { t in (0..<t.count).map { _ in r.uniform(-1, 1) } }
+        }
 
         func objective() throws -> Double {
             layer.context.rng = rngStart
             try layer.forward(bottom: bottom, top: top)
             var s = 0.0
-            for t in top { for j in 0..<t.count { s += Double(t.data[j]) * Double(t.data[j]) / 2 } }
+            for (ti, t) in top.enumerated() {
+                for j in 0..<t.count {
+                    let y = Double(t.data[j])
+                    s += y * y / 2
+                    if !projection.isEmpty { s += Double(projection[ti][j]) * y }
+                }
+            }
             return s
         }
 
-        // Analytic gradients.
+        // Analytic gradients: d objective / d top = top (+ r).
         _ = try objective()
-        for t in top { copy(t.count, t.data, t.diff) }
+        for (ti, t) in top.enumerated() {
+            copy(t.count, t.data, t.diff)
+            if !projection.isEmpty { for j in 0..<t.count { t.diff[j] += projection[ti][j] } }
+        }
         for b in layer.blobs { b.zeroDiff() }
         for b in bottom { b.zeroDiff() }
         layer.backward(top: top, propagateDown: propagate, bottom: bottom)
