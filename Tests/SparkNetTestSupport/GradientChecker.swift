@@ -1,3 +1,4 @@
+import Foundation
 import CaffeProto
 import SparkNet
 
@@ -137,10 +138,13 @@ public enum Fixtures {
         try Caffe_LayerParameter(textFormatString: text)
     }
 
-    /// A layer built through the registry from its text definition.
+    /// A layer built through the registry from its text definition. A Layer holds its context
+    /// `unowned`, so the context is kept alive here for the rest of the test process (a default
+    /// `NetContext()` would otherwise be freed as soon as this returns).
     public static func layer(_ text: String, phase: Caffe_Phase = .train,
                              context: NetContext = NetContext()) throws -> Layer {
-        try LayerRegistry.make(try layerParam(text), phase: phase, context: context)
+        contextKeeper.keep(context)
+        return try LayerRegistry.make(try layerParam(text), phase: phase, context: context)
     }
 
     /// A net parsed from Caffe text format.
@@ -149,3 +153,14 @@ public enum Fixtures {
         try Net(param: try Caffe_NetParameter(textFormatString: text), phase: phase, context: context)
     }
 }
+
+/// Keeps fixture layers' contexts alive (see `Fixtures.layer`).
+private final class ContextKeeper: @unchecked Sendable {
+    private let lock = NSLock()
+    private var contexts: [ObjectIdentifier: NetContext] = [:]
+    func keep(_ c: NetContext) {
+        lock.lock(); defer { lock.unlock() }
+        contexts[ObjectIdentifier(c)] = c
+    }
+}
+private let contextKeeper = ContextKeeper()

@@ -1,0 +1,260 @@
+import Testing
+import SparkNet
+import SparkNetTestSupport
+
+/// A direct 7-loop convolution with Caffe's definition (zero padding, stride, dilation, groups).
+/// x (N, C, H, W), w (M, C/G, kh, kw), b (M) -> (N, M, oH, oW)
+private func naiveConvolution(_ x: [Float], n N: Int, c C: Int, h H: Int, w W: Int,
+                              weights w: [Float], bias: [Float]?, m M: Int, group G: Int,
+                              kh: Int, kw: Int, ph: Int = 0, pw: Int = 0, sh: Int = 1, sw: Int = 1,
+                              dh: Int = 1, dw: Int = 1) -> (out: [Float], oh: Int, ow: Int) {
+    let oH = (H + 2 * ph - (dh * (kh - 1) + 1)) / sh + 1
+    let oW = (W + 2 * pw - (dw * (kw - 1) + 1)) / sw + 1
+    let Cg = C / G, Mg = M / G
+    var y = [Float](repeating: 0, count: N * M * oH * oW)
+    for n in 0..<N {
+        for m in 0..<M {
+            let g = m / Mg
+            for oh in 0..<oH {
+                for ow in 0..<oW {
+                    var acc = Double(bias?[m] ?? 0)
+                    for cg in 0..<Cg {
+                        let c = g * Cg + cg
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let ih = oh * sh - ph + i * dh, iw = ow * sw - pw + j * dw
+                                if ih < 0 || ih >= H || iw < 0 || iw >= W { continue }
+                                acc += Double(x[((n * C + c) * H + ih) * W + iw])
+                                    * Double(w[((m * Cg + cg) * kh + i) * kw + j])
+                            }
+                        }
+                    }
+                    y[((n * M + m) * oH + oh) * oW + ow] = Float(acc)
+                }
+            }
+        }
+    }
+    return (y, oH, oW)
+}
+
+private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
+    var worst: Float = 0
+    for (x, y) in zip(a, b) { worst = max(worst, abs(x - y) / max(1, abs(y))) }
+    return worst
+}
+
+@Suite struct ConvolutionLayerTests {
+    /// One configuration: the conv_param body and the bottom shape.
+    struct Config: CustomStringConvertible, Sendable {
+        var name: String
+        var convParam: String
+        var shape: [Int]
+        var m: Int, group: Int, kh: Int, kw: Int
+        var ph = 0, pw = 0, sh = 1, sw = 1, dh = 1, dw = 1
+        var bias = true
+        var description: String { name }
+    }
+
+    static let configs: [Config] = [
+        Config(name: "pad+stride", convParam: "num_output: 4 kernel_size: 3 pad: 1 stride: 2",
+               shape: [2, 3, 6, 5], m: 4, group: 1, kh: 3, kw: 3, ph: 1, pw: 1, sh: 2, sw: 2),
+        Config(name: "dilation", convParam: "num_output: 3 kernel_size: 3 dilation: 2 pad: 1",
+               shape: [2, 2, 7, 6], m: 3, group: 1, kh: 3, kw: 3, ph: 1, pw: 1, dh: 2, dw: 2),
+        Config(name: "group 2", convParam: "num_output: 4 kernel_size: 2 group: 2 stride: 1",
+               shape: [2, 4, 5, 5], m: 4, group: 2, kh: 2, kw: 2),
+        Config(name: "no bias", convParam: "num_output: 3 kernel_size: 3 bias_term: false",
+               shape: [2, 2, 5, 5], m: 3, group: 1, kh: 3, kw: 3, bias: false),
+        Config(name: "1x1", convParam: "num_output: 5 kernel_size: 1",
+               shape: [3, 4, 3, 4], m: 5, group: 1, kh: 1, kw: 1),
+        Config(name: "rect h/w", convParam: "num_output: 2 kernel_h: 3 kernel_w: 2 pad_h: 2 pad_w: 0 stride_h: 1 stride_w: 3",
+               shape: [2, 2, 5, 7], m: 2, group: 1, kh: 3, kw: 2, ph: 2, pw: 0, sh: 1, sw: 3),
+        Config(name: "per-axis lists + dilation + group", convParam: "num_output: 4 kernel_size: 2 kernel_size: 3 pad: 1 pad: 2 stride: 2 stride: 1 dilation: 1 dilation: 2 group: 2",
+               shape: [2, 2, 6, 6], m: 4, group: 2, kh: 2, kw: 3, ph: 1, pw: 2, sh: 2, sw: 1, dh: 1, dw: 2),
+    ]
+
+    private func makeLayer(_ c: Config, extra: String = "") throws -> Layer {
+        try Fixtures.layer("""
+        name: "conv" type: "Convolution"
+        convolution_param { \(c.convParam) \(extra)
+          weight_filler { type: "gaussian" std: 0.5 } bias_filler { type: "gaussian" std: 0.5 } }
+        """)
+    }
+
+    @Test(arguments: configs)
+    func forwardMatchesNaiveConvolution(_ c: Config) throws {
+        let layer = try makeLayer(c)
+        let x = Fixtures.gaussianBlob(c.shape, seed: 3)
+        let top = Blob()
+        try layer.setUpAndReshape(bottom: [x], top: [top])
+        #expect(layer.blobs[0].shape == [c.m, c.shape[1] / c.group, c.kh, c.kw])
+        #expect(layer.blobs.count == (c.bias ? 2 : 1))
+        try layer.forward(bottom: [x], top: [top])
+        let ref = naiveConvolution(x.dataArray, n: c.shape[0], c: c.shape[1], h: c.shape[2], w: c.shape[3],
+                                   weights: layer.blobs[0].dataArray, bias: c.bias ? layer.blobs[1].dataArray : nil,
+                                   m: c.m, group: c.group, kh: c.kh, kw: c.kw, ph: c.ph, pw: c.pw,
+                                   sh: c.sh, sw: c.sw, dh: c.dh, dw: c.dw)
+        #expect(top.shape == [c.shape[0], c.m, ref.oh, ref.ow])
+        #expect(maxRelativeError(top.dataArray, ref.out) < 1e-5)
+    }
+
+    @Test(arguments: configs)
+    func gradientsMatchFiniteDifferences(_ c: Config) throws {
+        let layer = try makeLayer(c)
+        let x = Fixtures.gaussianBlob(c.shape, seed: 5)
+        let r = try GradientChecker().check(layer, bottom: [x], top: [Blob()])
+        #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
+        #expect(r.probed > x.count / 2)
+    }
+
+    @Test func handComputedValues() throws {
+        // 1 image, 1 channel 3x3 = 1...9, 2x2 kernel of ones, bias 0.5, stride 1, pad 0.
+        let layer = try Fixtures.layer("""
+        name: "c" type: "Convolution"
+        convolution_param { num_output: 1 kernel_size: 2
+          weight_filler { type: "constant" value: 1 } bias_filler { type: "constant" value: 0.5 } }
+        """)
+        let x = Blob(shape: [1, 1, 3, 3], values: [1, 2, 3, 4, 5, 6, 7, 8, 9])
+        let top = Blob()
+        try layer.setUpAndReshape(bottom: [x], top: [top])
+        try layer.forward(bottom: [x], top: [top])
+        #expect(top.shape == [1, 1, 2, 2])
+        #expect(top.dataArray == [12.5, 16.5, 24.5, 28.5])
+        // backward: dW = Σ dy·x-window, db = Σ dy, dx = full correlation with the kernel
+        top.setDiff([1, 0, 0, 2])
+        layer.backward(top: [top], propagateDown: [true], bottom: [x])
+        #expect(layer.blobs[0].diffArray == [11, 14, 20, 23] as [Float])   // [1+10, 2+12, 4+16, 5+18]
+        #expect(layer.blobs[1].diffArray == [3])
+        #expect(x.diffArray == [1, 1, 0, 1, 3, 2, 0, 2, 2])
+    }
+
+    @Test func paramGradientsAccumulateAndPropagateDownIsHonoured() throws {
+        let c = Self.configs[2]
+        let layer = try makeLayer(c)
+        let x = Fixtures.gaussianBlob(c.shape, seed: 9)
+        let top = Blob()
+        try layer.setUpAndReshape(bottom: [x], top: [top])
+        try layer.forward(bottom: [x], top: [top])
+        copy(top.count, top.data, top.diff)
+        setAll(x.count, 42, x.diff)
+        layer.backward(top: [top], propagateDown: [false], bottom: [x])
+        #expect(x.diffArray.allSatisfy { $0 == 42 })      // untouched
+        let once = layer.blobs[0].diffArray, bOnce = layer.blobs[1].diffArray
+        #expect(once.contains { $0 != 0 })
+        layer.backward(top: [top], propagateDown: [false], bottom: [x])
+        #expect(maxRelativeError(layer.blobs[0].diffArray, once.map { 2 * $0 }) < 1e-6)
+        #expect(maxRelativeError(layer.blobs[1].diffArray, bOnce.map { 2 * $0 }) < 1e-6)
+        // no param gradient wanted: params unchanged, bottom diff written
+        layer.paramPropagateDown = [false, false]
+        layer.blobs[0].zeroDiff(); layer.blobs[1].zeroDiff()
+        layer.backward(top: [top], propagateDown: [true], bottom: [x])
+        #expect(layer.blobs[0].diffArray.allSatisfy { $0 == 0 })
+        #expect(layer.blobs[1].diffArray.allSatisfy { $0 == 0 })
+        #expect(x.diffArray.contains { $0 != 42 })
+    }
+
+    @Test func twoBottomsShareTheWeights() throws {
+        let c = Self.configs[0]
+        let layer = try makeLayer(c)
+        let x0 = Fixtures.gaussianBlob(c.shape, seed: 11), x1 = Fixtures.gaussianBlob(c.shape, seed: 12)
+        let t0 = Blob(), t1 = Blob()
+        try layer.setUpAndReshape(bottom: [x0, x1], top: [t0, t1])
+        try layer.forward(bottom: [x0, x1], top: [t0, t1])
+        let ref1 = naiveConvolution(x1.dataArray, n: c.shape[0], c: c.shape[1], h: c.shape[2], w: c.shape[3],
+                                    weights: layer.blobs[0].dataArray, bias: layer.blobs[1].dataArray,
+                                    m: c.m, group: 1, kh: 3, kw: 3, ph: 1, pw: 1, sh: 2, sw: 2)
+        #expect(maxRelativeError(t1.dataArray, ref1.out) < 1e-5)
+        let r = try GradientChecker(maxProbesPerBlob: 60).check(layer, bottom: [x0, x1], top: [t0, t1])
+        #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
+        #expect(r.probed > 100)
+    }
+
+    @Test func channelAxisTwoWithFiveAxes() throws {
+        // axis 2 of (2, 3, C=2, 4, 4): the first two axes are independent images.
+        let layer = try Fixtures.layer("""
+        name: "c" type: "Convolution"
+        convolution_param { num_output: 2 kernel_size: 3 pad: 1 axis: 2
+          weight_filler { type: "gaussian" std: 0.5 } }
+        """)
+        let x = Fixtures.gaussianBlob([2, 3, 2, 4, 4], seed: 2)
+        let top = Blob()
+        try layer.setUpAndReshape(bottom: [x], top: [top])
+        try layer.forward(bottom: [x], top: [top])
+        #expect(top.shape == [2, 3, 2, 4, 4])
+        let ref = naiveConvolution(x.dataArray, n: 6, c: 2, h: 4, w: 4, weights: layer.blobs[0].dataArray,
+                                   bias: layer.blobs[1].dataArray, m: 2, group: 1, kh: 3, kw: 3, ph: 1, pw: 1)
+        #expect(maxRelativeError(top.dataArray, ref.out) < 1e-5)
+    }
+
+    @Test func badConfigurationsAreRefusedByName() throws {
+        func expectError(_ convParam: String, shape: [Int] = [1, 4, 5, 5], mentioning word: String) {
+            do {
+                let layer = try Fixtures.layer("name: \"badconv\" type: \"Convolution\" convolution_param { \(convParam) }")
+                try layer.setUpAndReshape(bottom: [Blob(shape: shape)], top: [Blob()])
+                Issue.record("expected an error for \(convParam) on \(shape)")
+            } catch let e as SparkNetError {
+                #expect(e.message.contains("badconv"))
+                #expect(e.message.contains(word), "\(e.message)")
+            } catch { Issue.record("unexpected \(error)") }
+        }
+        expectError("num_output: 2 kernel_size: 3", shape: [1, 4, 5, 5, 5], mentioning: "2-D")
+        expectError("num_output: 2 kernel_size: 3 group: 3", mentioning: "group")
+        expectError("num_output: 3 kernel_size: 3 group: 2", mentioning: "group")
+        expectError("num_output: 2", mentioning: "kernel_size")
+        expectError("num_output: 2 kernel_size: 3 kernel_h: 3 kernel_w: 3", mentioning: "kernel")
+        expectError("num_output: 2 kernel_size: 7", mentioning: "does not fit")
+        expectError("kernel_size: 3", mentioning: "num_output")
+        expectError("num_output: 2 kernel_size: 3 stride: 0", mentioning: "stride")
+    }
+}
+
+@Suite struct Im2colTests {
+    static let geometries: [ConvGeometry] = [
+        ConvGeometry(channels: 2, height: 5, width: 6, kernelH: 3, kernelW: 3, padH: 1, padW: 1, strideH: 2, strideW: 2),
+        ConvGeometry(channels: 3, height: 7, width: 5, kernelH: 2, kernelW: 3, padH: 2, padW: 0, strideH: 1, strideW: 1, dilationH: 2, dilationW: 1),
+        ConvGeometry(channels: 1, height: 4, width: 4, kernelH: 1, kernelW: 1),
+        ConvGeometry(channels: 2, height: 6, width: 7, kernelH: 3, kernelW: 2, padH: 0, padW: 1, strideH: 3, strideW: 2, dilationH: 1, dilationW: 3),
+        ConvGeometry(channels: 1, height: 3, width: 3, kernelH: 3, kernelW: 3, padH: 2, padW: 2, strideH: 1, strideW: 1),
+    ]
+
+    @Test(arguments: geometries)
+    func im2colMatchesDefinitionAndCol2imIsItsAdjoint(_ g: ConvGeometry) {
+        let batch = 3
+        let x = Fixtures.gaussianBlob([batch, g.channels, g.height, g.width], seed: 21)
+        let n = g.columnCount(batch: batch)
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { col.deallocate() }
+        col.initialize(repeating: .nan, count: n)          // every element must be written
+        im2col(x.data, batch: batch, g, col)
+        let oH = g.outputH, oW = g.outputW, ld = batch * oH * oW
+        var mismatches = 0
+        for c in 0..<g.channels {
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW {
+                    let row = (c * g.kernelH + i) * g.kernelW + j
+                    for b in 0..<batch {
+                        for oh in 0..<oH {
+                            for ow in 0..<oW {
+                                let ih = oh * g.strideH - g.padH + i * g.dilationH
+                                let iw = ow * g.strideW - g.padW + j * g.dilationW
+                                let inside = ih >= 0 && ih < g.height && iw >= 0 && iw < g.width
+                                let want: Float = inside ? x.data[((b * g.channels + c) * g.height + ih) * g.width + iw] : 0
+                                if col[row * ld + (b * oH + oh) * oW + ow] != want { mismatches += 1 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(mismatches == 0)
+
+        // <col2im(c), x> == <c, im2col(x)>
+        let c = Fixtures.gaussianBlob([n], seed: 22)
+        let back = Blob(shape: x.shape)
+        setAll(back.count, 99, back.data)                 // col2im overwrites
+        col2im(c.data, batch: batch, g, back.data)
+        var lhs = 0.0, rhs = 0.0
+        for k in 0..<x.count { lhs += Double(back.data[k]) * Double(x.data[k]) }
+        for k in 0..<n { rhs += Double(c.data[k]) * Double(col[k]) }
+        #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(rhs)))
+    }
+}
