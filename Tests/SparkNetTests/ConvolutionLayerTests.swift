@@ -214,6 +214,9 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ConvGeometry(channels: 1, height: 4, width: 4, kernelH: 1, kernelW: 1),
         ConvGeometry(channels: 2, height: 6, width: 7, kernelH: 3, kernelW: 2, padH: 0, padW: 1, strideH: 3, strideW: 2, dilationH: 1, dilationW: 3),
         ConvGeometry(channels: 1, height: 3, width: 3, kernelH: 3, kernelW: 3, padH: 2, padW: 2, strideH: 1, strideW: 1),
+        // long rows (memcpy path) and 1x1 with padding (SIMD8 + SIMD4 + scalar tail spans)
+        ConvGeometry(channels: 1, height: 3, width: 70, kernelH: 2, kernelW: 3, padH: 1, padW: 1),
+        ConvGeometry(channels: 2, height: 4, width: 13, kernelH: 1, kernelW: 1, padH: 1, padW: 1),
     ]
 
     @Test(arguments: geometries)
