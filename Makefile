@@ -64,8 +64,8 @@ demo: deps release
 	set -o pipefail; $(RELEASE_BIN) train --solver examples/fashion-mnist/lenet_solver.prototxt \
 	    2>&1 | tee $(SNAPSHOTS)/train.log
 	@echo
-	@grep -E "Test net output #[0-9]+: accuracy" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] /final test /'
-	@grep -E "^Wrote .*\.caffemodel|Wrote .*\.caffemodel" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
+	@grep -E "Final test accuracy" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
+	@grep -E "Wrote .*\.caffemodel" $(SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
 
 # Benchmarks live in bench/ (see bench/README.md when present).
 bench:

@@ -1,16 +1,76 @@
 import ArgumentParser
+import CaffeProto
 import Foundation
 import SparkNet
 import SparkNetMPI
 
-/// `sparknet-mpi test`: Caffe's `caffe test` (pending the model reader).
+/// `sparknet-mpi test`: Caffe's `caffe test`. Runs the TEST phase of a net with trained
+/// weights for `--iterations` batches, printing every batch's outputs and then their means.
 struct Test: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Score a trained model on its TEST phase.")
+    static let configuration = CommandConfiguration(
+        abstract: "Score a trained model on the TEST phase of a net (like `caffe test`).",
+        discussion: """
+            Prints "Batch i, <output> = x" per batch, then "<output> = mean" for each output.
+            With test batch 100, --iterations 100 covers the 10,000 Fashion-MNIST test images:
+              sparknet-mpi test --model examples/fashion-mnist/lenet_train_test.prototxt \\
+                  --weights snapshots/fashion-mnist/lenet_iter_2000.caffemodel --iterations 100
+            """)
 
     @Option(help: "The net prototxt.")
     var model: String
 
-    func run() throws {
-        throw SparkNetError("test: not implemented yet")
+    @Option(help: "Trained weights (.caffemodel; several separated by commas).")
+    var weights: String
+
+    @Option(help: "Number of test batches.")
+    var iterations: Int = 50
+
+    @Option(help: .hidden)
+    var gpu: String?
+
+    func validate() throws {
+        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
     }
+
+    func run() throws {
+        let seed: UInt64 = 1701
+        let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+        let net = try Net(prototxt: model, phase: .test, context: context)
+        for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
+            try net.copyTrainedLayers(fromFile: path)
+        }
+        Log.info("Running for \(iterations) iterations.")
+        var scores: [Double] = []
+        var names: [(name: String, weight: Float)] = []
+        var loss = 0.0
+        for i in 0..<iterations {
+            let batchLoss = try net.forward()
+            loss += Double(batchLoss)
+            var idx = 0
+            for b in net.outputBlobIndices {
+                let blob = net.blobs[b]
+                for k in 0..<blob.count {
+                    let v = blob.data[k]
+                    if i == 0 {
+                        scores.append(Double(v))
+                        names.append((net.blobNames[b], net.blobLossWeights[b]))
+                    } else {
+                        scores[idx] += Double(v)
+                    }
+                    Log.info("Batch \(i), \(net.blobNames[b]) = \(fmt(v))")
+                    idx += 1
+                }
+            }
+        }
+        Log.info("Loss: \(fmt(Float(loss / Double(iterations))))")
+        for (i, score) in scores.enumerated() {
+            let mean = Float(score / Double(iterations))
+            let w = names[i].weight
+            let lossMsg = w != 0 ? " (* \(fmt(w)) = \(fmt(w * mean)) loss)" : ""
+            Log.info("\(names[i].name) = \(fmt(mean))\(lossMsg)")
+        }
+    }
+
+    /// As C++ `ostream << float` prints it (%g).
+    private func fmt(_ x: Float) -> String { String(format: "%g", Double(x)) }
 }

@@ -19,9 +19,9 @@ expect_error test_missing_weights "nope.caffemodel" test --model net.prototxt --
 
 # --- prototxt syntax error (a number where a word belongs, an unclosed brace)
 sed 's/num_output: 4/num_output: four/' net.prototxt >syntax.prototxt
-expect_error syntax_error "syntax.prototxt" time --model syntax.prototxt
+expect_error syntax_error "syntax.prototxt|line 7|four" time --model syntax.prototxt
 printf 'name: "x"\nlayer { name: "a" type: "Input" top: "a"\n' >unclosed.prototxt
-expect_error unclosed_brace "unclosed.prototxt" time --model unclosed.prototxt
+expect_error unclosed_brace "unclosed.prototxt|unclosed|line 2" time --model unclosed.prototxt
 printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_itr: 10\n' >bad_solver.prototxt
 expect_error solver_unknown_field "bad_solver.prototxt|max_itr" train --solver bad_solver.prototxt
 
@@ -79,16 +79,15 @@ expect_error truncated_caffemodel "truncated.caffemodel" test --model net.protot
 expect_error inspect_truncated "truncated.caffemodel" inspect truncated.caffemodel
 head -c 3000 /dev/urandom >corrupt.caffemodel
 expect_error corrupt_caffemodel "corrupt.caffemodel" train --solver solver.prototxt --weights corrupt.caffemodel
-expect_error corrupt_snapshot "corrupt.solverstate" train --solver solver.prototxt --snapshot corrupt.solverstate
+expect_error missing_snapshot "nope.solverstate" train --solver solver.prototxt --snapshot nope.solverstate
 cp corrupt.caffemodel corrupt.solverstate
 expect_error corrupt_solverstate "corrupt.solverstate" train --solver solver.prototxt --snapshot corrupt.solverstate
 
-# --- the loss becomes NaN: lr jumps to 1e10 at iteration 6 (after snapshots at 2 and 4)
+# --- the loss becomes NaN: lr jumps to 5e28 at iteration 6 (after snapshots at 2, 4 and 6)
 tiny_solver nan_solver.prototxt net.prototxt 'snapshot: 2
-lr_policy: "step"
 stepsize: 6
-gamma: 1e12'
-sed -i 's/lr_policy: "fixed"//' nan_solver.prototxt
+gamma: 1e30'
+sed -i 's/lr_policy: "fixed"/lr_policy: "step"/' nan_solver.prototxt
 rm -rf "$WORK/snap"; mkdir -p "$WORK/snap"
 expect_error nan_loss "teration" train --solver nan_solver.prototxt
 if grep -qE "NaN|nan|Inf|inf" "$ERR"; then ok "nan_loss message says NaN or Inf"; else bad "nan_loss message says NaN or Inf" "$(cat "$ERR")"; fi
