@@ -19,9 +19,9 @@ expect_error test_missing_weights "nope.caffemodel" test --model net.prototxt --
 
 # --- prototxt syntax error (a number where a word belongs, an unclosed brace)
 sed 's/num_output: 4/num_output: four/' net.prototxt >syntax.prototxt
-expect_error syntax_error "syntax.prototxt|line 7|four" time --model syntax.prototxt
+expect_error syntax_error "syntax.prototxt:7:|four" time --model syntax.prototxt
 printf 'name: "x"\nlayer { name: "a" type: "Input" top: "a"\n' >unclosed.prototxt
-expect_error unclosed_brace "unclosed.prototxt|unclosed|line 2" time --model unclosed.prototxt
+expect_error unclosed_brace "unclosed.prototxt|line 2" time --model unclosed.prototxt
 printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_itr: 10\n' >bad_solver.prototxt
 expect_error solver_unknown_field "bad_solver.prototxt|max_itr" train --solver bad_solver.prototxt
 
