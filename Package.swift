@@ -33,6 +33,11 @@ let package = Package(
             name: "sparknet-mpi",
             dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // `make bench`'s probes (sgemm peak, full solver steps, allreduce vs model averaging).
+        .executableTarget(
+            name: "sparknet-bench",
+            dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto", "CMPI", "CBLAS"],
+            path: "bench/probe"),
         .target(
             name: "SparkNetTestSupport",
             dependencies: ["SparkNet", "CaffeProto",

@@ -10,8 +10,11 @@ struct Time: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark a net: per-layer forward/backward ms, like `caffe time`.",
         discussion: """
-            Backward runs through every layer (force_backward), as in Caffe. Deploy nets with an
-            Input layer need no data; HDF5Data nets read their source list.
+            As in Caffe, backward is called on every layer with the net's own propagate-down
+            flags: weight gradients everywhere, input gradients only where the net needs them
+            (never into the data; force_backward in the prototxt forces them). Deploy nets with
+            an Input layer need no data: their inputs get uniform noise (labels: random classes);
+            HDF5Data nets read their source list.
             Single-threaded BLAS: OPENBLAS_NUM_THREADS=1 sparknet-mpi time --model …
             """)
 
@@ -32,18 +35,26 @@ struct Time: ParsableCommand {
     }
 
     func run() throws {
-        var param = try Prototxt.readNet(model)
-        param.forceBackward = true
+        let param = try Prototxt.readNet(model)
         let seed: UInt64 = 1701
         let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
         let net = try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
         let n = net.layers.count
+        net.fillInputsWithNoise(seed: seed)
+        // Caffe's `caffe time` calls Backward on every layer with bottom_need_backward.
+        func backwardLayer(_ l: Int) {
+            net.layers[l].backward(top: net.tops[l], propagateDown: net.bottomNeedBackward[l],
+                                   bottom: net.bottoms[l])
+        }
 
         Log.info("Performing Forward")
         let initialLoss = try net.forward()
         Log.info("Initial loss: \(initialLoss)")
         Log.info("Performing Backward")
-        net.backward()
+        for (b, w) in net.blobLossWeights.enumerated() where w != 0 {
+            setAll(net.blobs[b].count, w, net.blobs[b].diff)
+        }
+        for l in stride(from: n - 1, through: 0, by: -1) { backwardLayer(l) }
 
         Log.info("*** Benchmark begins ***")
         Log.info("Testing for \(iterations) iterations.")
@@ -65,7 +76,7 @@ struct Time: ParsableCommand {
             }
             for l in stride(from: n - 1, through: 0, by: -1) {
                 let t = Clock.now()
-                net.backwardLayer(l)
+                backwardLayer(l)
                 backwardMs[l] += Clock.ms(since: t)
             }
             totalBackward += Clock.ms(since: forwardDone)

@@ -1,0 +1,190 @@
+// sparknet-bench: the measurements `make bench` needs beyond `sparknet-mpi time`.
+//
+//   sparknet-bench sgemm --threads N [--size 1024] [--iterations K]
+//       OpenBLAS sgemm C = A·B on size² matrices: the peak the engine is measured against.
+//   sparknet-bench step --model NET [--iterations K] [--warmup W] [--tau T]
+//       Full solver steps (forward, backward, SGD momentum update) on a net fed by Input layers.
+//       Under `mpirun -np K`, every rank steps its own replica at the same time; with --tau T the
+//       ranks average their weights every T steps (`train --sync average`), inside the timing.
+//   sparknet-bench allreduce --model NET [--iterations K]
+//       Under mpirun: a bare in-place MPI_Allreduce of as many floats as NET has weights,
+//       alternating with the engine's model averaging (ModelAverage.endRound: allreduce + scale).
+//
+// Each prints one JSON line on rank 0. Times are per iteration, in ms; with several ranks each
+// iteration's time is the slowest rank's (MPI_MAX), as a synchronous job would see it.
+
+import CBLAS
+import CMPI
+import CaffeProto
+import Foundation
+import SparkNet
+import SparkNetMPI
+
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b &- a) * 1e-6 }
+
+/// Peak resident set size of this process, in bytes.
+func peakRSS() -> Int {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Int(u.ru_maxrss) * 1024
+}
+
+/// Current resident set size, in bytes (VmRSS of /proc/self/status).
+func currentRSS() -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kb = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+struct Options {
+    var values: [String: String] = [:]
+    init(_ args: ArraySlice<String>) {
+        var it = args.makeIterator()
+        while let a = it.next() {
+            guard a.hasPrefix("--") else { continue }
+            values[String(a.dropFirst(2))] = it.next() ?? ""
+        }
+    }
+    func int(_ k: String, _ d: Int) -> Int { values[k].flatMap { Int($0) } ?? d }
+    func string(_ k: String) -> String? { values[k] }
+}
+
+func json(_ pairs: [(String, Any)]) -> String {
+    func enc(_ v: Any) -> String {
+        switch v {
+        case let d as Double: return d.isFinite ? String(format: "%.6g", d) : "null"
+        case let i as Int: return String(i)
+        case let s as String: return "\"\(s)\""
+        case let a as [Double]: return "[" + a.map { enc($0) }.joined(separator: ",") + "]"
+        case let a as [Int]: return "[" + a.map { String($0) }.joined(separator: ",") + "]"
+        default: return "\"\(v)\""
+        }
+    }
+    return "{" + pairs.map { "\"\($0.0)\": \(enc($0.1))" }.joined(separator: ", ") + "}"
+}
+
+/// Slowest rank's value of each entry.
+func slowest(_ v: [Double], _ comm: Communicator) -> [Double] { comm.allreduce(v, .max) }
+
+/// A SGD solver (Caffe's LeNet settings: lr 0.01, momentum 0.9, weight decay 5e-4) on `model`.
+func makeSolver(_ model: String) throws -> Solver {
+    var sp = Caffe_SolverParameter()
+    sp.netParam = try Prototxt.readNet(model)
+    sp.baseLr = 0.01
+    sp.momentum = 0.9
+    sp.weightDecay = 5e-4
+    sp.lrPolicy = "fixed"
+    sp.display = 0
+    sp.maxIter = Int32.max
+    sp.snapshot = 0
+    sp.snapshotAfterTrain = false
+    sp.randomSeed = 1701
+    let solver = try Solver(param: sp, context: NetContext(seed: 1701))
+    solver.writesFiles = false
+    solver.net.fillInputsWithNoise(seed: 1701 &+ UInt64(MPIEnvironment.rank))
+    return solver
+}
+
+/// Floats of every activation blob's data (unique blobs; in-place tops counted once).
+func activationCount(_ net: Net) -> Int { net.blobs.reduce(0) { $0 + $1.count } }
+
+func sgemmProbe(_ o: Options) {
+    let n = o.int("size", 1024), iters = o.int("iterations", 10)
+    openblas_set_num_threads(Int32(o.int("threads", 1)))
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    var rng = RandomGenerator(seed: 7)
+    for i in 0..<(n * n) { a[i] = rng.nextUnit() - 0.5; b[i] = rng.nextUnit() - 0.5; c[i] = 0 }
+    var gflops: [Double] = []
+    for i in 0..<(iters + 2) {
+        let t = now()
+        gemm(false, false, n, n, n, 1, a, b, 0, c)
+        let dt = ms(t, now())
+        if i >= 2 { gflops.append(2 * Double(n * n * n) / (dt * 1e6)) }
+    }
+    print(json([("probe", "sgemm"), ("size", n), ("threads", blasThreads), ("gflops", gflops)]))
+}
+
+func stepProbe(_ o: Options) throws {
+    guard let model = o.string("model") else { throw SparkNetError("step: --model is required") }
+    let comm = Communicator.world
+    let iters = o.int("iterations", 20), warmup = o.int("warmup", 3), tau = o.int("tau", 0)
+    let overhead = currentRSS()   // runtime + MPI + BLAS, before the net exists
+    let solver = try makeSolver(model)
+    let sync = tau > 0 ? try makeSynchronizer(.average, communicator: comm) : nil
+    try solver.step(warmup)
+    comm.barrier()
+    var perStep: [Double] = []
+    let start = now()
+    for i in 1...iters {
+        let t = now()
+        try solver.step(1)
+        if let sync, i % tau == 0 { try sync.endRound(solver) }
+        perStep.append(ms(t, now()))
+    }
+    let total = ms(start, now())
+    let net = solver.net
+    let batch = net.blobs.first?.shape.first ?? 0
+    let maxTotal = comm.allreduce([total], .max)[0]
+    let peaks = comm.allreduce([Double(peakRSS())], .max)[0]
+    let perRank = slowest(perStep, comm)
+    if comm.isRoot {
+        print(json([("probe", "step"), ("model", model), ("ranks", comm.size), ("threads", blasThreads),
+                    ("tau", tau), ("batch", batch), ("ms", perRank),
+                    ("images_per_s", Double(comm.size * batch * iters) / (maxTotal / 1e3)),
+                    ("params", net.parameterCount), ("activations", activationCount(net)),
+                    ("workspace", net.context.workspace.capacity),
+                    ("history_arenas", solver.historyArenas.count),
+                    ("rss_overhead", overhead), ("peak_rss", Int(peaks))]))
+    }
+}
+
+func allreduceProbe(_ o: Options) throws {
+    guard let model = o.string("model") else { throw SparkNetError("allreduce: --model is required") }
+    let comm = Communicator.world
+    let iters = o.int("iterations", 50)
+    let solver = try makeSolver(model)
+    let sync = try makeSynchronizer(.average, communicator: comm)
+    let n = solver.net.weights.count
+    let bare = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+    bare.initialize(repeating: 0)   // stays 0: repeated in-place sums never overflow
+    var bareMs: [Double] = [], averageMs: [Double] = []
+    for i in 0..<(iters + 5) {
+        comm.barrier()
+        var t = now()
+        MPI_Allreduce(cmpi_in_place(), bare.baseAddress, Int32(n), cmpi_float(), cmpi_op_sum(), comm.comm)
+        let b = ms(t, now())
+        comm.barrier()
+        t = now()
+        try sync.endRound(solver)
+        let a = ms(t, now())
+        if i >= 5 { bareMs.append(b); averageMs.append(a) }
+    }
+    let bareMax = slowest(bareMs, comm), averageMax = slowest(averageMs, comm)
+    if comm.isRoot {
+        print(json([("probe", "allreduce"), ("model", model), ("ranks", comm.size), ("floats", n),
+                    ("bare_ms", bareMax), ("average_ms", averageMax)]))
+    }
+}
+
+MPIEnvironment.initialize()
+let args = CommandLine.arguments
+let options = Options(args.dropFirst(2))
+do {
+    switch args.count > 1 ? args[1] : "" {
+    case "sgemm": sgemmProbe(options)
+    case "step": try stepProbe(options)
+    case "allreduce": try allreduceProbe(options)
+    default:
+        FileHandle.standardError.write(Data("usage: sparknet-bench sgemm|step|allreduce [--options]\n".utf8))
+        exit(2)
+    }
+} catch {
+    FileHandle.standardError.write(Data("sparknet-bench: error: \(error)\n".utf8))
+    exit(1)
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# `make bench`: builds the release binaries and measures, side by side in one run,
+#   - `sparknet-mpi time` (forward + backward, like `caffe time`) and full solver steps
+#     (forward + backward + SGD update) on LeNet and CIFAR-10 quick, at 1 and 2 BLAS threads,
+#     and on 2 ranks of 1 thread each (mpirun -np 2, averaging every BENCH_TAU steps);
+#   - the same nets in PyTorch (Debian's python3-torch: forward + backward + SGD step);
+#   - the OpenBLAS sgemm peak (1024², 1 and 2 threads);
+#   - a bare MPI_Allreduce of LeNet's weight count against the engine's model averaging.
+# Every measurement runs once per round, interleaved with the others, for BENCH_ROUNDS rounds;
+# the report takes the median of each run's per-step times, then the median over rounds.
+# Prints the table and rewrites the generated part of docs/performance.md.
+#
+# Environment: BENCH_ROUNDS (5), BENCH_ITERS (timed steps per run, 20), BENCH_TAU (10),
+# BENCH_SCRATCH (SwiftPM scratch path, .build), BENCH_OUT (raw results dir, a new temp dir),
+# BENCH_NO_DOC=1 (print only, leave docs/performance.md alone).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${BENCH_ROUNDS:-5}
+ITERS=${BENCH_ITERS:-20}
+TAU=${BENCH_TAU:-10}
+SCRATCH=${BENCH_SCRATCH:-.build}
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/sparknet-bench.XXXXXX)}
+PY=/usr/bin/python3          # Debian's python, where python3-torch installs
+mkdir -p "$OUT"
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
+
+scripts/install-deps.sh
+
+# PyTorch from Debian (apt mirrors fail now and then: retry).
+if ! "$PY" -c "import torch" 2>/dev/null; then
+  for attempt in 1 2 3 4 5; do
+    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; then
+      break
+    fi
+    echo "bench: apt-get install python3-torch failed (attempt $attempt), retrying" >&2
+    sleep $((attempt * 10))
+  done
+  "$PY" -c "import torch" || { echo "bench: python3-torch is not installable" >&2; exit 1; }
+fi
+
+swift build -c release --scratch-path "$SCRATCH" --product sparknet-mpi
+swift build -c release --scratch-path "$SCRATCH" --product sparknet-bench
+BIN="$SCRATCH/release/sparknet-mpi"
+PROBE="$SCRATCH/release/sparknet-bench"
+
+LENET=bench/nets/lenet_train.prototxt
+CIFAR=bench/nets/cifar10_quick_train.prototxt
+
+echo "bench: $ROUNDS rounds, $ITERS timed steps per run; raw results in $OUT"
+for r in $(seq 1 "$ROUNDS"); do
+  echo "bench: round $r/$ROUNDS"
+  for t in 1 2; do
+    "$PROBE" sgemm --threads "$t" --iterations 10 >>"$OUT/sgemm_t$t.jsonl"
+    for net in lenet cifar10_quick; do
+      model=$LENET; [ "$net" = lenet ] || model=$CIFAR
+      OPENBLAS_NUM_THREADS=$t "$BIN" time --model "$model" --iterations "$ITERS" \
+        >"$OUT/time_${net}_t${t}_r$r.log"
+      OPENBLAS_NUM_THREADS=$t "$PROBE" step --model "$model" --iterations "$ITERS" \
+        >>"$OUT/step_${net}_t$t.jsonl"
+      "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$ITERS" \
+        >>"$OUT/torch_${net}_t$t.jsonl"
+    done
+  done
+  for net in lenet cifar10_quick; do
+    model=$LENET; [ "$net" = lenet ] || model=$CIFAR
+    timeout 600 mpirun -np 2 -x OPENBLAS_NUM_THREADS=1 "$PROBE" step --model "$model" \
+      --iterations "$ITERS" --tau "$TAU" >>"$OUT/step_${net}_np2.jsonl"
+  done
+  timeout 600 mpirun -np 2 -x OPENBLAS_NUM_THREADS=1 "$PROBE" allreduce --model "$LENET" \
+    --iterations 50 >>"$OUT/allreduce.jsonl"
+done
+
+doc=docs/performance.md
+[ "${BENCH_NO_DOC:-0}" = 1 ] && doc=""
+"$PY" bench/report.py "$OUT" ${doc:+--doc "$doc"} --rounds "$ROUNDS" --iters "$ITERS" --tau "$TAU"

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""The bench nets in PyTorch: one train step = forward + backward + SGD step (momentum 0.9,
+weight decay 5e-4), timed per step after warm-up.
+
+Same layers, shapes and batch as bench/nets/*.prototxt (Caffe's ceil rounding in pooling, so
+ceil_mode=True). Prints one JSON line: {"net", "threads", "torch", "ms": [per-step ms ...]}.
+
+Usage: torch_nets.py --net lenet|cifar10_quick --threads N [--iterations K] [--warmup W]
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+
+
+def lenet():
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Conv2d(20, 50, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
+        nn.Flatten(), nn.Linear(800, 500), nn.ReLU(inplace=True), nn.Linear(500, 10)), (64, 1, 28, 28)
+
+
+def cifar10_quick():
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True), nn.ReLU(inplace=True),
+        nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(3, 2, ceil_mode=True),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(3, 2, ceil_mode=True),
+        nn.Flatten(), nn.Linear(64 * 4 * 4, 64), nn.Linear(64, 10)), (100, 3, 32, 32)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--net", required=True, choices=["lenet", "cifar10_quick"])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(1701)
+    model, shape = (lenet if a.net == "lenet" else cifar10_quick)()
+    x = torch.rand(shape)                      # uniform noise, as `sparknet-mpi time` feeds
+    y = torch.randint(0, 10, (shape[0],))
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(a.warmup):
+        step()
+    ms = []
+    for _ in range(a.iterations):
+        t = time.perf_counter()
+        step()
+        ms.append((time.perf_counter() - t) * 1e3)
+    print(json.dumps({"net": a.net, "threads": a.threads, "torch": torch.__version__, "ms": ms}))
+
+
+if __name__ == "__main__":
+    main()
