@@ -134,6 +134,12 @@ import SparkNetTestSupport
         let perClass = try acc("", tops: 2)
         #expect(perClass[1].shape == [3])
         #expect(perClass[1].dataArray == [0.5, 0, 0])
+        // No gradient: asked anyway (force_backward), the bottoms get zeros, not stale values.
+        let x = Blob(shape: [4, 3], values: scores), l = Blob(shape: [4], values: [2, 0, 0, 1])
+        x.setDiff(Array(repeating: 3, count: 12))
+        let (layer, t) = try runForward("name: \"acc\" type: \"Accuracy\"", [x, l])
+        layer.backward(top: t, propagateDown: [true, false], bottom: [x, l])
+        #expect(x.diffArray.allSatisfy { $0 == 0 })
         #expect(try acc("accuracy_param { top_k: 2 }", tops: 2)[1].dataArray == [1, 0, 1])
         let m = errorMessage { _ = try acc("accuracy_param { top_k: 4 }") }
         #expect(m?.contains("top_k") == true)

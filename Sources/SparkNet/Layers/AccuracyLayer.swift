@@ -80,6 +80,9 @@ public final class AccuracyLayer: Layer {
         }
     }
 
-    /// Accuracy is not differentiable; Caffe refuses to backpropagate and the Net never asks.
-    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {}
+    /// Accuracy is piecewise constant, so its gradient is zero. Caffe aborts if asked (only
+    /// `force_backward` asks); zeroing keeps stale diffs out of a Split's sum instead.
+    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        for (i, b) in bottom.enumerated() where propagateDown[i] { b.zeroDiff() }
+    }
 }

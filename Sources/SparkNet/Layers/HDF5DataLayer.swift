@@ -8,6 +8,7 @@ public final class HDF5DataLayer: Layer, DataLayer {
     override public var exactBottoms: Int? { 0 }
     override public var minTops: Int? { 1 }
 
+    /// Where the batches come from (set at set-up, replaced by `setSource`).
     public private(set) var source: BatchSource?
     private var batchSize = 0
     /// For each source dataset, the top it fills (nil: a dataset no top asks for).
@@ -42,8 +43,10 @@ public final class HDF5DataLayer: Layer, DataLayer {
         for name in param.top where !s.topNames.contains(name) {
             throw SparkNetError("\(label): top '\(name)' has no dataset '\(name)' in the files listed by hdf5_data_param.source '\(param.hdf5DataParam.source)' (datasets: \(s.topNames.joined(separator: ", ")))")
         }
-        try require(s.sampleCount > 0,
-                    "\(label): the data source for '\(param.hdf5DataParam.source)' holds no samples")
+        for (name, shape) in zip(s.topNames, s.sampleShapes) {
+            try require(shape.allSatisfy { $0 >= 0 },
+                        "\(label): dataset '\(name)' has sample shape \(shape), expected non-negative dimensions")
+        }
         topOfDataset = s.topNames.map { name in param.top.firstIndex(of: name) }
         unused = []
         for (d, t) in topOfDataset.enumerated() where t == nil {
@@ -54,6 +57,7 @@ public final class HDF5DataLayer: Layer, DataLayer {
         source = s
     }
 
+    /// Replaces the source; the new one must provide every top with the same sample shape.
     public func setSource(_ s: BatchSource) throws {
         guard let old = source else {
             throw SparkNetError("\(label): setSource before set-up")

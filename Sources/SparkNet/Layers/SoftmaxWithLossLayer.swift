@@ -63,6 +63,8 @@ public final class SoftmaxWithLossLayer: Layer {
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        // Labels get no gradient (Caffe aborts if asked); zero keeps a Split's sum clean.
+        if propagateDown[1] { bottom[1].zeroDiff() }
         guard propagateDown[0] else { return }
         // dx = (p − onehot(label)) · loss_weight / normalizer; ignored positions get 0.
         let dx = bottom[0].diff, labels = bottom[1].data
