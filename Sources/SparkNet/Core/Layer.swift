@@ -23,7 +23,7 @@ public final class NetContext {
 open class Layer {
     public let param: Caffe_LayerParameter
     public let phase: Caffe_Phase
-    public unowned let context: NetContext
+    public let context: NetContext
     /// Learnable parameters (weights, biases, BatchNorm statistics), in Caffe's order.
     public var blobs: [Blob] = []
     /// Whether each learnable blob needs its gradient (false when its lr_mult is 0).
