@@ -235,7 +235,8 @@ enum PrototxtLocator {
         func unknownField<T: SwiftProtobuf.Message>(_ nameTok: Token, _ type: T.Type) -> Fault {
             let name = String(nameTok.text)
             var message = "unknown field '\(name)' in \(messageName(T.self))"
-            if let guess = FieldKind.suggestion(for: name, in: T.self) { message += " (did you mean '\(guess)'?)" }
+            let guesses = FieldKind.suggestions(for: name, in: T.self).prefix(3)
+            if !guesses.isEmpty { message += " (did you mean " + guesses.map { "'\($0)'" }.joined(separator: " or ") + "?)" }
             return Fault(nameTok, message)
         }
     }
@@ -305,27 +306,29 @@ enum PrototxtLocator {
             return names
         }
 
-        /// A field of `T` one edit away from `name` (or differing only in case), if any.
-        static func suggestion<T: SwiftProtobuf.Message>(for name: String, in type: T.Type) -> String? {
+        /// The fields of `T` one edit away from `name` (or differing only in case), those
+        /// sharing the longest prefix with it first.
+        static func suggestions<T: SwiftProtobuf.Message>(for name: String, in type: T.Type) -> [String] {
             let lower = name.lowercased()
-            if lower != name && exists(lower, in: T.self) { return lower }
+            if lower != name && exists(lower, in: T.self) { return [lower] }
             let chars = Array(lower)
             let alphabet = Array("abcdefghijklmnopqrstuvwxyz_0123456789")
-            var candidates: [String] = []
+            var candidates: Set<String> = []
             for i in 0...chars.count {
-                for a in alphabet { candidates.append(String(chars[..<i]) + String(a) + String(chars[i...])) }
+                for a in alphabet { candidates.insert(String(chars[..<i]) + String(a) + String(chars[i...])) }
                 guard i < chars.count else { break }
-                candidates.append(String(chars[..<i]) + String(chars[(i + 1)...]))
+                candidates.insert(String(chars[..<i]) + String(chars[(i + 1)...]))
                 for a in alphabet where a != chars[i] {
-                    candidates.append(String(chars[..<i]) + String(a) + String(chars[(i + 1)...]))
+                    candidates.insert(String(chars[..<i]) + String(a) + String(chars[(i + 1)...]))
                 }
                 if i + 1 < chars.count {
                     var t = chars; t.swapAt(i, i + 1)
-                    candidates.append(String(t))
+                    candidates.insert(String(t))
                 }
             }
-            for c in candidates where c != name && isIdentifier(Substring(c)) && exists(c, in: T.self) { return c }
-            return nil
+            let found = candidates.filter { $0 != name && isIdentifier(Substring($0)) && exists($0, in: T.self) }
+            func shared(_ s: String) -> Int { zip(s, lower).prefix { $0 == $1 }.count }
+            return found.sorted { (shared($0), $1) > (shared($1), $0) }
         }
     }
 
