@@ -49,7 +49,7 @@ expect_error() {
     problems+=("crash trace in the output")
   fi
   local leftovers
-  leftovers=$(find "$WORK" -name '*.tmp*' -o -name '*.partial' | head -3)
+  leftovers=$(find "$WORK" -name '*.tmp*' -o -name '*.tempfile' -o -name '*.partial' | head -3)
   [ -z "$leftovers" ] || problems+=("temporary files left: $leftovers")
   if [ ${#problems[@]} -eq 0 ]; then
     ok "$name: $msg"
