@@ -49,6 +49,16 @@ public enum Prototxt {
         }
     }
 
+    /// Parses a net definition given as text (`path` names it in errors).
+    public static func parseNet(_ text: String, path: String = "<net text>") throws -> Caffe_NetParameter {
+        try parse(text, as: Caffe_NetParameter.self, path: path)
+    }
+
+    /// Parses solver settings given as text (`path` names it in errors).
+    public static func parseSolver(_ text: String, path: String = "<solver text>") throws -> Caffe_SolverParameter {
+        try parse(text, as: Caffe_SolverParameter.self, path: path)
+    }
+
     /// Whether `text` holds nothing but whitespace and `#` comments.
     static func isBlank(_ text: String) -> Bool {
         text.split(whereSeparator: \.isNewline).allSatisfy { line in
