@@ -217,6 +217,9 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         // long rows (memcpy path) and 1x1 with padding (SIMD8 + SIMD4 + scalar tail spans)
         ConvGeometry(channels: 1, height: 3, width: 70, kernelH: 2, kernelW: 3, padH: 1, padW: 1),
         ConvGeometry(channels: 2, height: 4, width: 13, kernelH: 1, kernelW: 1, padH: 1, padW: 1),
+        // unpadded, unit stride: the interior-tap fast path, 8-wide rows (LeNet's conv2) and 5-wide
+        ConvGeometry(channels: 2, height: 12, width: 12, kernelH: 5, kernelW: 5),
+        ConvGeometry(channels: 2, height: 6, width: 7, kernelH: 3, kernelW: 3, strideH: 2),
     ]
 
     @Test(arguments: geometries)

@@ -109,6 +109,38 @@ private func addSpan(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Fl
     while i < n { dst[i] += src[i]; i &+= 1 }
 }
 
+/// For each of `batch` images (`imageStride` floats apart): copies `rows` rows of `width` floats,
+/// `rowStride` apart in the image, into the dense (rows, width) block of `dst` (blocks contiguous).
+@inline(__always)
+private func copyRows(_ src: UnsafePointer<Float>, imageStride: Int, rowStride: Int, rows: Int, width: Int,
+                      _ dst: UnsafeMutablePointer<Float>, batch: Int) {
+    var s = src, d = dst
+    if width == 8 {
+        for _ in 0..<batch {
+            var ss = UnsafeRawPointer(s)
+            var dd = UnsafeMutableRawPointer(d)
+            for _ in 0..<rows {
+                dd.storeBytes(of: ss.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                ss += rowStride &* 4
+                dd += 32
+            }
+            s += imageStride
+            d += rows &* 8
+        }
+        return
+    }
+    for _ in 0..<batch {
+        var ss = s, dd = d
+        for _ in 0..<rows {
+            copySpan(ss, dd, width)
+            ss += rowStride
+            dd += width
+        }
+        s += imageStride
+        d += rows &* width
+    }
+}
+
 /// Unrolls `batch` images (batch, C, H, W) into `columns` (C·kh·kw, batch·outH·outW), zero padded.
 /// `columns` must hold `g.columnCount(batch:)` floats; every one of them is written.
 public func im2col(_ image: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
@@ -133,6 +165,7 @@ public func im2col(_ image: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
 
     // Row (c, ki, kj) outer, image n inner: each column row is written sequentially, and the
     // batch's planes of channel c stay in cache across its kh·kw rows.
+    let imageStride = C * plane
     for c in 0..<C {
         for ki in 0..<kh {
             let rowOffset = ki * g.dilationH - g.padH           // ih = oh·strideH + rowOffset
@@ -142,6 +175,14 @@ public func im2col(_ image: UnsafePointer<Float>, batch: Int, _ g: ConvGeometry,
                 let (owLo, owHi) = validRange(offset: colOffset, stride: g.strideW, size: W, outputs: outW)
                 let span = owHi - owLo
                 let row = columns + ((c * kh + ki) * kw + kj) * ld
+                if g.strideW == 1 && ohLo == 0 && ohHi == outH && owLo == 0 && owHi == outW {
+                    // Interior tap (no padding reached), unit column stride: every block row is
+                    // one short contiguous copy. Hot path of unpadded nets (LeNet): the generic
+                    // loop below spends more on bookkeeping than on the copy.
+                    copyRows(image + c * plane + rowOffset * W + colOffset, imageStride: imageStride,
+                             rowStride: g.strideH * W, rows: outH, width: outW, row, batch: batch)
+                    continue
+                }
                 for n in 0..<batch {
                     let src = image + (n * C + c) * plane       // (H, W) plane
                     let dst = row + n * outHW                   // (outH, outW) block

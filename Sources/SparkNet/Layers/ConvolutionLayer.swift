@@ -6,9 +6,12 @@ import CaffeProto
 /// Blobs: weights (num_output, C/group, kh, kw) and, with `bias_term`, bias (num_output).
 /// Several bottoms are allowed (same shape); bottom i gives top i with the same weights.
 ///
-/// Unlike Caffe (one im2col + gemm per image), the whole minibatch is unrolled into one column
-/// matrix (C·kh·kw, N·outH·outW) in the shared workspace, so each group is ONE large sgemm.
-/// The result (M, N·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
+/// Unlike Caffe (one im2col + gemm per image), the minibatch is unrolled a chunk of images at a
+/// time into one column matrix (C·kh·kw, chunk·outH·outW) in the shared workspace, so each group
+/// is one sgemm per chunk. The chunk is as many images as fit `columnBudget` floats (at least
+/// one): measured on LeNet and CIFAR-10 quick, sgemm runs as fast or faster on an L2-sized
+/// column block than on the whole batch's, and the workspace stays small (the memory target).
+/// The result (M, chunk·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
 public final class ConvolutionLayer: Layer {
     override public var minBottoms: Int? { 1 }
     override public var minTops: Int? { 1 }
@@ -21,11 +24,15 @@ public final class ConvolutionLayer: Layer {
     private var biasTerm = true
     private var num = 0           // N: product of the axes before the channel axis
     private var kernelDim = 0     // (C/group)·kh·kw: rows of one group's column block
+    private var chunk = 1         // images unrolled at once
 
-    /// Floats of the column matrix: C·kh·kw · N·outHW.
-    private var columnCount: Int { geometry.columnCount(batch: num) }
-    /// Floats of the output (or top-gradient) matrix (M, N·outHW).
-    private var outputCount: Int { numOutput * num * geometry.outputSpatial }
+    /// Floats of one chunk's column matrix (about one core's L2 cache).
+    static let columnBudget = 1 << 18
+
+    /// Floats of the column matrix: C·kh·kw · chunk·outHW.
+    private var columnCount: Int { geometry.columnCount(batch: chunk) }
+    /// Floats of the output (or top-gradient) matrix (M, chunk·outHW).
+    private var outputCount: Int { numOutput * chunk * geometry.outputSpatial }
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.convolutionParam
@@ -111,32 +118,38 @@ public final class ConvolutionLayer: Layer {
                     "\(label): the kernel (\(geometry.kernelH)x\(geometry.kernelW), dilation \(geometry.dilationH)x\(geometry.dilationW), pad \(geometry.padH)x\(geometry.padW)) does not fit the \(geometry.height)x\(geometry.width) input; output would be \(outH)x\(outW)")
         let topShape = Array(b0.shape[..<channelAxis]) + [numOutput, outH, outW]
         for t in top { t.reshape(topShape) }
+        let perImage = max(1, geometry.columnCount(batch: 1))
+        chunk = max(1, min(num, Self.columnBudget / perImage))
         context.workspace.reserve(columnCount + outputCount)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
         let HW = geometry.outputSpatial
-        let cols = num * HW                       // columns of the unrolled batch
+        let imageSize = geometry.channels * geometry.height * geometry.width
         let ws = context.workspace.buffer(columnCount + outputCount)
-        let col = ws                              // (G, Kg, N·HW)
-        let out = ws + columnCount                // (M, N·HW)
+        let col = ws                              // (G, Kg, nb·HW)
+        let out = ws + columnCount                // (M, nb·HW)
         let w = blobs[0].data                     // (G, Mg, Kg)
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
-            im2col(b.data, batch: num, geometry, col)
-            for g in 0..<G {
-                // out_g (Mg, N·HW) = W_g (Mg, Kg) · col_g (Kg, N·HW)
-                gemm(false, false, Mg, cols, Kg, 1, w + g * Mg * Kg, col + g * Kg * cols, 0, out + g * Mg * cols)
-            }
-            // scatter (M, N, HW) -> top (N, M, HW), adding bias[m]
             let y = t.data
-            for n in 0..<num {
-                for m in 0..<M {
-                    let src = out + m * cols + n * HW
-                    let dst = y + (n * M + m) * HW
-                    let bm: Float = bias?[m] ?? 0
-                    for p in 0..<HW { dst[p] = src[p] + bm }
+            for n0 in stride(from: 0, to: num, by: chunk) {
+                let nb = min(chunk, num - n0)
+                let cols = nb * HW                // columns of this chunk
+                im2col(b.data + n0 * imageSize, batch: nb, geometry, col)
+                for g in 0..<G {
+                    // out_g (Mg, nb·HW) = W_g (Mg, Kg) · col_g (Kg, nb·HW)
+                    gemm(false, false, Mg, cols, Kg, 1, w + g * Mg * Kg, col + g * Kg * cols, 0, out + g * Mg * cols)
+                }
+                // scatter (M, nb, HW) -> top (N, M, HW) rows n0..<n0+nb, adding bias[m]
+                for n in 0..<nb {
+                    for m in 0..<M {
+                        let src = out + m * cols + n * HW
+                        let dst = y + ((n0 + n) * M + m) * HW
+                        let bm: Float = bias?[m] ?? 0
+                        for p in 0..<HW { dst[p] = src[p] + bm }
+                    }
                 }
             }
         }
@@ -145,12 +158,12 @@ public final class ConvolutionLayer: Layer {
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
         let HW = geometry.outputSpatial
-        let cols = num * HW
+        let imageSize = geometry.channels * geometry.height * geometry.width
         let needW = paramPropagateDown[0]
         let needB = biasTerm && paramPropagateDown[1]
         let ws = context.workspace.buffer(columnCount + outputCount)
-        let col = ws                              // (G, Kg, N·HW)
-        let dOut = ws + columnCount               // (M, N·HW)
+        let col = ws                              // (G, Kg, nb·HW)
+        let dOut = ws + columnCount               // (M, nb·HW)
         for (i, (b, t)) in zip(bottom, top).enumerated() {
             let needX = propagateDown[i]
             if !(needW || needB || needX) { continue }
@@ -168,28 +181,33 @@ public final class ConvolutionLayer: Layer {
                 }
             }
             if !(needW || needX) { continue }
-            // gather top diff (N, M, HW) -> dOut (M, N·HW)
-            for n in 0..<num {
-                for m in 0..<M {
-                    (dOut + m * cols + n * HW).update(from: dy + (n * M + m) * HW, count: HW)
+            for n0 in stride(from: 0, to: num, by: chunk) {
+                let nb = min(chunk, num - n0)
+                let cols = nb * HW
+                // gather top diff (N, M, HW) rows n0..<n0+nb -> dOut (M, nb·HW)
+                for n in 0..<nb {
+                    for m in 0..<M {
+                        (dOut + m * cols + n * HW).update(from: dy + ((n0 + n) * M + m) * HW, count: HW)
+                    }
                 }
-            }
-            if needW {
-                // columns are recomputed: the workspace is shared, forward's copy may be gone
-                im2col(b.data, batch: num, geometry, col)
-                let dw = blobs[0].diff
-                for g in 0..<G {
-                    // dW_g (Mg, Kg) += dOut_g (Mg, N·HW) · col_gᵀ (N·HW, Kg)
-                    gemm(false, true, Mg, Kg, cols, 1, dOut + g * Mg * cols, col + g * Kg * cols, 1, dw + g * Mg * Kg)
+                if needW {
+                    // columns are recomputed (cheap: an L2-sized chunk); keeping forward's would
+                    // cost a batch-sized buffer per layer
+                    im2col(b.data + n0 * imageSize, batch: nb, geometry, col)
+                    let dw = blobs[0].diff
+                    for g in 0..<G {
+                        // dW_g (Mg, Kg) += dOut_g (Mg, nb·HW) · col_gᵀ (nb·HW, Kg)
+                        gemm(false, true, Mg, Kg, cols, 1, dOut + g * Mg * cols, col + g * Kg * cols, 1, dw + g * Mg * Kg)
+                    }
                 }
-            }
-            if needX {
-                let w = blobs[0].data
-                for g in 0..<G {
-                    // dcol_g (Kg, N·HW) = W_gᵀ (Kg, Mg) · dOut_g (Mg, N·HW)
-                    gemm(true, false, Kg, cols, Mg, 1, w + g * Mg * Kg, dOut + g * Mg * cols, 0, col + g * Kg * cols)
+                if needX {
+                    let w = blobs[0].data
+                    for g in 0..<G {
+                        // dcol_g (Kg, nb·HW) = W_gᵀ (Kg, Mg) · dOut_g (Mg, nb·HW)
+                        gemm(true, false, Kg, cols, Mg, 1, w + g * Mg * Kg, dOut + g * Mg * cols, 0, col + g * Kg * cols)
+                    }
+                    col2im(col, batch: nb, geometry, b.diff + n0 * imageSize)
                 }
-                col2im(col, batch: num, geometry, b.diff)
             }
         }
     }

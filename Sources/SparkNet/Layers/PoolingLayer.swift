@@ -23,6 +23,11 @@ public final class PoolingLayer: Layer {
     /// Argmax of each output (plane-relative index), when there is no mask top: (N, C, pH, pW).
     private var mask: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
     private var maskCapacity = 1
+    /// MAX over 2×2 windows, stride 2, no padding, tiling the plane exactly, no mask top (LeNet's
+    /// pooling): forward keeps no argmax; backward finds it again from the bottom (the first
+    /// element of the window equal to the window's maximum, which is exactly Caffe's argmax),
+    /// so forward vectorises and backward writes every bottom gradient once, without zeroing.
+    private var tiledMax2x2 = false
 
     deinit { mask.deallocate() }
 
@@ -93,7 +98,10 @@ public final class PoolingLayer: Layer {
         let shape = [b.shape[0], channels, pooledH, pooledW]
         top[0].reshape(shape)
         if top.count > 1 { top[1].reshape(shape) }
-        if method == .max && top.count == 1 {
+        tiledMax2x2 = method == .max && top.count == 1 && !globalPooling && kernelH == 2 && kernelW == 2
+            && strideH == 2 && strideW == 2 && padH == 0 && padW == 0
+            && height == 2 * pooledH && width == 2 * pooledW
+        if method == .max && top.count == 1 && !tiledMax2x2 {
             let n = top[0].count
             if n > maskCapacity {
                 mask.deallocate()
@@ -107,29 +115,66 @@ public final class PoolingLayer: Layer {
         let x = bottom[0].data, y = top[0].data
         let planes = bottom[0].shape[0] * channels
         let H = height, W = width, pH = pooledH, pW = pooledW
+        if tiledMax2x2 {
+            forwardTiledMax2x2(x, y, planes: planes)
+            return
+        }
         switch method {
         case .max:
+            // The argmax goes to the Int32 mask (or, with a mask top, to the mask top's floats).
+            // Ties keep the first maximum in row-major window order, as Caffe (strict `>`).
             let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
+            let kH = kernelH, kW = kernelW, sH = strideH, sW = strideW, pdH = padH, pdW = padW
+            let exact2x2 = kH == 2 && kW == 2 && sH == 2 && sW == 2 && pdH == 0 && pdW == 0
+                && 2 * pH <= H && 2 * pW <= W
             for pl in 0..<planes {
                 let src = x + pl * H * W          // (H, W)
                 let dst = y + pl * pH * pW        // (pH, pW)
+                let o0 = pl * pH * pW
+                if exact2x2 {
+                    // Hot path (LeNet): every window is inside the plane.
+                    for ph in 0..<pH {
+                        let r0 = src + 2 * ph * W, r1 = r0 + W
+                        let rowIndex = 2 * ph * W
+                        for pw in 0..<pW {
+                            // selects, not branches: on real data the argmax is a coin toss
+                            let c = 2 * pw
+                            let i0 = Int32(truncatingIfNeeded: rowIndex + c)
+                            let i2 = i0 &+ Int32(truncatingIfNeeded: W)
+                            var best = -Float.greatestFiniteMagnitude, arg: Int32 = -1
+                            let a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1]
+                            var gt = a > best; best = gt ? a : best; arg = gt ? i0 : arg
+                            gt = b > best; best = gt ? b : best; arg = gt ? i0 &+ 1 : arg
+                            gt = e > best; best = gt ? e : best; arg = gt ? i2 : arg
+                            gt = f > best; best = gt ? f : best; arg = gt ? i2 &+ 1 : arg
+                            let j = ph * pW + pw
+                            dst[j] = best
+                            if let tm = topMask { tm[o0 + j] = Float(arg) } else { mask[o0 + j] = arg }
+                        }
+                    }
+                    continue
+                }
                 for ph in 0..<pH {
-                    let hs = ph * strideH - padH
-                    let h0 = max(hs, 0), h1 = min(hs + kernelH, H)
+                    let hs = ph * sH - pdH
+                    let h0 = max(hs, 0), h1 = min(hs + kH, H)
                     for pw in 0..<pW {
-                        let wsStart = pw * strideW - padW
-                        let w0 = max(wsStart, 0), w1 = min(wsStart + kernelW, W)
+                        let wsStart = pw * sW - pdW
+                        let w0 = max(wsStart, 0), w1 = min(wsStart + kW, W)
                         var best = -Float.greatestFiniteMagnitude
                         var arg = -1
-                        for h in h0..<max(h0, h1) {
-                            for w in w0..<max(w0, w1) where src[h * W + w] > best {
-                                best = src[h * W + w]
-                                arg = h * W + w
+                        var h = h0
+                        while h < h1 {
+                            let r = src + h * W
+                            var w = w0
+                            while w < w1 {
+                                if r[w] > best { best = r[w]; arg = h * W + w }
+                                w += 1
                             }
+                            h += 1
                         }
-                        let o = pl * pH * pW + ph * pW + pw
-                        dst[ph * pW + pw] = best
-                        if let tm = topMask { tm[o] = Float(arg) } else { mask[o] = Int32(arg) }
+                        let j = ph * pW + pw
+                        dst[j] = best
+                        if let tm = topMask { tm[o0 + j] = Float(arg) } else { mask[o0 + j] = Int32(truncatingIfNeeded: arg) }
                     }
                 }
             }
@@ -164,19 +209,32 @@ public final class PoolingLayer: Layer {
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown[0] else { return }
         let dx = bottom[0].diff, dy = top[0].diff
+        if tiledMax2x2 {
+            backwardTiledMax2x2(bottom[0].data, dy, dx, planes: bottom[0].shape[0] * channels)
+            return
+        }
         setAll(bottom[0].count, 0, dx)
         let planes = bottom[0].shape[0] * channels
         let H = height, W = width, pH = pooledH, pW = pooledW
         switch method {
         case .max:
-            let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
+            let plane = H * W
             for pl in 0..<planes {
-                let d = dx + pl * H * W
-                for j in 0..<(pH * pW) {
-                    let o = pl * pH * pW + j
-                    let idx = topMask.map { Int($0[o]) } ?? Int(mask[o])
-                    // -1: the window held no number above -FLT_MAX (NaN/-inf); it has no gradient
-                    if idx >= 0 && idx < H * W { d[idx] += dy[o] }
+                let d = dx + pl * plane
+                let o0 = pl * pH * pW
+                // -1: the window held no number above -FLT_MAX (NaN/-inf); it has no gradient
+                if top.count > 1 {
+                    let tm = top[1].data + o0
+                    for j in 0..<(pH * pW) {
+                        let v = tm[j]
+                        if v >= 0 && v < Float(plane) { d[Int(v)] += dy[o0 + j] }
+                    }
+                } else {
+                    let mk = mask + o0
+                    for j in 0..<(pH * pW) {
+                        let idx = Int(mk[j])
+                        if idx >= 0 && idx < plane { d[idx] += dy[o0 + j] }
+                    }
                 }
             }
         case .ave:
@@ -201,6 +259,102 @@ public final class PoolingLayer: Layer {
             }
         case .stochastic:
             break
+        }
+    }
+
+    /// y (planes, H/2, W/2) = max over each 2×2 window of x (planes, H, W). Caffe's rule (strict
+    /// `>` from −FLT_MAX, in window order) as lane-wise selects, four windows at a time.
+    private func forwardTiledMax2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int) {
+        let W = width, pH = pooledH, pW = pooledW
+        let floor = SIMD4<Float>(repeating: -Float.greatestFiniteMagnitude)
+        for pl in 0..<planes {
+            for ph in 0..<pH {
+                let r0 = x + (pl * pH + ph) * 2 * W, r1 = r0 + W
+                let out = y + (pl * pH + ph) * pW
+                var pw = 0
+                while pw &+ 4 <= pW {
+                    let v0 = UnsafeRawPointer(r0 + 2 * pw).loadUnaligned(as: SIMD8<Float>.self)
+                    let v1 = UnsafeRawPointer(r1 + 2 * pw).loadUnaligned(as: SIMD8<Float>.self)
+                    let a = v0.evenHalf, b = v0.oddHalf, e = v1.evenHalf, f = v1.oddHalf
+                    var best = floor
+                    best = best.replacing(with: a, where: a .> best)
+                    best = best.replacing(with: b, where: b .> best)
+                    best = best.replacing(with: e, where: e .> best)
+                    best = best.replacing(with: f, where: f .> best)
+                    UnsafeMutableRawPointer(out + pw).storeBytes(of: best, as: SIMD4<Float>.self)
+                    pw &+= 4
+                }
+                while pw < pW {
+                    var best = -Float.greatestFiniteMagnitude
+                    if r0[2 * pw] > best { best = r0[2 * pw] }
+                    if r0[2 * pw + 1] > best { best = r0[2 * pw + 1] }
+                    if r1[2 * pw] > best { best = r1[2 * pw] }
+                    if r1[2 * pw + 1] > best { best = r1[2 * pw + 1] }
+                    out[pw] = best
+                    pw &+= 1
+                }
+            }
+        }
+    }
+
+    /// dx (planes, H, W): each window's gradient dy goes to its first element equal to the
+    /// window's maximum (Caffe's argmax); the others get 0. A window whose maximum stayed at
+    /// −FLT_MAX (only NaN/−inf/−FLT_MAX) had argmax −1 in Caffe: no gradient.
+    private func backwardTiledMax2x2(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                     _ dx: UnsafeMutablePointer<Float>, planes: Int) {
+        let W = width, pH = pooledH, pW = pooledW
+        let lowest = -Float.greatestFiniteMagnitude
+        for pl in 0..<planes {
+            for ph in 0..<pH {
+                let o = (pl * pH + ph) * 2 * W
+                let r0 = x + o, r1 = r0 + W
+                let d0 = dx + o, d1 = d0 + W
+                let g = dy + (pl * pH + ph) * pW
+                var pw = 0
+                while pw &+ 4 <= pW {
+                    // four windows at once, as in forward
+                    let v0 = UnsafeRawPointer(r0 + 2 * pw).loadUnaligned(as: SIMD8<Float>.self)
+                    let v1 = UnsafeRawPointer(r1 + 2 * pw).loadUnaligned(as: SIMD8<Float>.self)
+                    let a = v0.evenHalf, b = v0.oddHalf, e = v1.evenHalf, f = v1.oddHalf
+                    var best = SIMD4<Float>(repeating: lowest)
+                    best = best.replacing(with: a, where: a .> best)
+                    best = best.replacing(with: b, where: b .> best)
+                    best = best.replacing(with: e, where: e .> best)
+                    best = best.replacing(with: f, where: f .> best)
+                    let zero = SIMD4<Float>()
+                    let gv = zero.replacing(with: UnsafeRawPointer(g + pw).loadUnaligned(as: SIMD4<Float>.self),
+                                            where: best .> lowest)
+                    let ta = a .== best
+                    let tb = (b .== best) .& .!ta
+                    let te = (e .== best) .& .!(ta .| tb)
+                    let tf = .!(ta .| tb .| te)
+                    var w0 = SIMD8<Float>(), w1 = SIMD8<Float>()
+                    w0.evenHalf = zero.replacing(with: gv, where: ta)
+                    w0.oddHalf = zero.replacing(with: gv, where: tb)
+                    w1.evenHalf = zero.replacing(with: gv, where: te)
+                    w1.oddHalf = zero.replacing(with: gv, where: tf)
+                    UnsafeMutableRawPointer(d0 + 2 * pw).storeBytes(of: w0, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(d1 + 2 * pw).storeBytes(of: w1, as: SIMD8<Float>.self)
+                    pw &+= 4
+                }
+                while pw < pW {
+                    defer { pw &+= 1 }
+                    let c = 2 * pw
+                    let a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1]
+                    var best = lowest
+                    best = a > best ? a : best
+                    best = b > best ? b : best
+                    best = e > best ? e : best
+                    best = f > best ? f : best
+                    let gv: Float = best > lowest ? g[pw] : 0
+                    let ta = a == best, tb = !ta && b == best, te = !ta && !tb && e == best
+                    let tf = !ta && !tb && !te
+                    d0[c] = ta ? gv : 0
+                    d0[c + 1] = tb ? gv : 0
+                    d1[c] = te ? gv : 0
+                    d1[c + 1] = tf ? gv : 0
+                }
+            }
         }
     }
 }
