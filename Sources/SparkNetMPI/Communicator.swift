@@ -1,5 +1,175 @@
 import CMPI
+import Foundation
 import SparkNet
 
-/// Placeholder until the MPI communicator lands.
-enum SparkNetMPIPlaceholder {}
+/// The ranks of the job, and the few collectives distribution needs.
+///
+/// It works on a private duplicate of MPI_COMM_WORLD, so its collectives never match those
+/// another library (parallel HDF5) issues on the world communicator. Every collective must be
+/// called by every rank, in the same order. MPI's default error handler ends the job on an MPI
+/// error, so these calls do not throw.
+///
+/// MPI counts are `Int32`: buffers longer than `Int32.max` elements travel in chunks.
+public final class Communicator: @unchecked Sendable {
+    /// The communicator over every rank of the job (a duplicate of MPI_COMM_WORLD).
+    public static let world = Communicator()
+
+    /// This process's rank.
+    public let rank: Int
+    /// The number of ranks.
+    public let size: Int
+    /// Whether this is rank 0, the rank that logs and writes files.
+    public var isRoot: Bool { rank == 0 }
+    /// The duplicated MPI communicator.
+    public let comm: MPI_Comm?
+
+    /// Elements per MPI call; `chunkLimit` only changes in tests of the chunking.
+    nonisolated(unsafe) static var chunkLimit = Int(Int32.max)
+
+    private init() {
+        MPIEnvironment.initialize()
+        rank = MPIEnvironment.rank
+        size = MPIEnvironment.size
+        // A singleton never communicates; skipping the (collective) duplicate keeps this
+        // initialiser free of MPI calls that could race another thread's (tests run in parallel).
+        if size > 1 {
+            var dup: MPI_Comm? = nil
+            MPI_Comm_dup(cmpi_comm_world(), &dup)
+            comm = dup
+        } else {
+            comm = cmpi_comm_world()
+        }
+    }
+
+    /// Calls `body(offset, count)` over `[0, n)` in pieces MPI can count.
+    private func chunks(_ n: Int, _ body: (Int, Int32) -> Void) {
+        var offset = 0
+        repeat {
+            let count = min(n - offset, Self.chunkLimit)
+            body(offset, Int32(count))
+            offset += count
+        } while offset < n
+    }
+
+    // MARK: Float buffers (weights, gradients, history)
+
+    /// Replaces `buffer` on every rank by the element-wise sum over all ranks (in place).
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
+        chunks(buffer.count) { off, n in
+            MPI_Allreduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), comm)
+        }
+    }
+
+    /// Sums `buffer` over all ranks into `root`'s `buffer` (in place there); the other ranks'
+    /// buffers are left unchanged.
+    public func reduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
+        guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
+        chunks(buffer.count) { off, n in
+            if rank == root {
+                MPI_Reduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm)
+            } else {
+                MPI_Reduce(base + off, nil, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm)
+            }
+        }
+    }
+
+    /// Copies `root`'s `buffer` into every rank's `buffer`.
+    public func bcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
+        guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
+        chunks(buffer.count) { off, n in
+            MPI_Bcast(base + off, n, cmpi_float(), Int32(root), comm)
+        }
+    }
+
+    // MARK: Small values (metrics, test sums, agreement)
+
+    /// An element-wise reduction over ranks.
+    public enum Operation { case sum, max, min }
+
+    private func op(_ o: Operation) -> MPI_Op {
+        switch o {
+        case .sum: return cmpi_op_sum()
+        case .max: return cmpi_op_max()
+        case .min: return cmpi_op_min()
+        }
+    }
+
+    /// The element-wise `operation` of `values` over all ranks (same count on every rank).
+    public func allreduce(_ values: [Double], _ operation: Operation = .sum) -> [Double] {
+        guard size > 1, !values.isEmpty else { return values }
+        var v = values
+        _ = v.withUnsafeMutableBufferPointer { b in
+            MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_double(), op(operation), comm)
+        }
+        return v
+    }
+
+    /// `operation` of one integer over all ranks.
+    public func allreduce(_ value: Int, _ operation: Operation = .sum) -> Int {
+        guard size > 1 else { return value }
+        var v = Int64(value)
+        MPI_Allreduce(cmpi_in_place(), &v, 1, cmpi_int64(), op(operation), comm)
+        return Int(v)
+    }
+
+    /// Every rank's `value`, indexed by rank.
+    public func allgather(_ value: UInt64) -> [UInt64] {
+        guard size > 1 else { return [value] }
+        var mine = value
+        var all = [UInt64](repeating: 0, count: size)
+        _ = all.withUnsafeMutableBufferPointer { b in
+            MPI_Allgather(&mine, 1, cmpi_uint64(), b.baseAddress, 1, cmpi_uint64(), comm)
+        }
+        return all
+    }
+
+    /// Copies `root`'s bytes to every rank (the length travels first).
+    public func bcast(_ bytes: [UInt8], root: Int = 0) -> [UInt8] {
+        guard size > 1 else { return bytes }
+        var n = Int64(bytes.count)
+        MPI_Bcast(&n, 1, cmpi_int64(), Int32(root), comm)
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(n))
+        out.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            chunks(b.count) { off, c in MPI_Bcast(base + off, c, cmpi_byte(), Int32(root), comm) }
+        }
+        return out
+    }
+
+    /// Blocks until every rank reaches it.
+    public func barrier() {
+        guard size > 1 else { return }
+        MPI_Barrier(comm)
+    }
+
+    /// Like `allreduce(_:_:)` of one integer, but gives up after `timeout` seconds if some rank
+    /// never joins (it is stuck elsewhere or dead). Returns nil on timeout; the caller should
+    /// then end the job, since the posted request can never complete.
+    public func allreduce(_ value: Int, _ operation: Operation, timeout: Double) -> Int? {
+        guard size > 1 else { return value }
+        // The buffers must outlive the request, which on timeout never completes: leak them.
+        let send = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+        let recv = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+        send.pointee = Int64(value)
+        var request: MPI_Request? = nil
+        MPI_Iallreduce(send, recv, 1, cmpi_int64(), op(operation), comm, &request)
+        let deadline = Date().addingTimeInterval(timeout.isFinite ? timeout : 1e9)
+        var done: Int32 = 0
+        while true {
+            MPI_Test(&request, &done, cmpi_status_ignore())
+            if done != 0 { break }
+            if Date() > deadline { return nil }
+            usleep(1000)
+        }
+        let result = Int(recv.pointee)
+        send.deallocate()
+        recv.deallocate()
+        return result
+    }
+
+    /// Ends the whole job (every rank) with `code`.
+    public func abort(code: Int32 = 1) -> Never {
+        MPIEnvironment.abort(code: code)
+    }
+}

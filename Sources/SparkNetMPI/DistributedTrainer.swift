@@ -1,0 +1,449 @@
+import CaffeProto
+import Foundation
+import SparkNet
+
+/// The distribution flags of `train` (DESIGN §4, §6).
+public struct DistributedOptions: Sendable {
+    public var sync: SyncMode
+    /// Local iterations per round (average, master, easgd, async-easgd); the metrics window in
+    /// gradient mode.
+    public var tau: Int
+    /// EASGD moving rate (default 0.9/K).
+    public var alpha: Double?
+    /// A round also ends after this many seconds (agreed across ranks). Wall-clock dependent.
+    public var roundSeconds: Double?
+    /// Average the solver history (momentum) too (average and master modes).
+    public var averageHistory: Bool
+    /// One JSON line per round, written by rank 0.
+    public var metricsPath: String?
+    /// After every exchange that makes weights equal, compare a hash of every rank's weights
+    /// and fail on a mismatch (tests; also `SPARKNET_CHECK_SYNC=1`).
+    public var verifySync: Bool
+
+    public init(sync: SyncMode = .average, tau: Int = 50, alpha: Double? = nil, roundSeconds: Double? = nil,
+                averageHistory: Bool = false, metricsPath: String? = nil,
+                verifySync: Bool = ProcessInfo.processInfo.environment["SPARKNET_CHECK_SYNC"] == "1") {
+        self.sync = sync
+        self.tau = tau
+        self.alpha = alpha
+        self.roundSeconds = roundSeconds
+        self.averageHistory = averageHistory
+        self.metricsPath = metricsPath
+        self.verifySync = verifySync
+    }
+}
+
+/// What one round cost, over all ranks (the maximum over ranks for times).
+public struct RoundMetrics: Sendable {
+    public var round: Int
+    /// The iteration count after the round.
+    public var iteration: Int
+    /// Iterations in this round.
+    public var iterations: Int
+    /// Mean training loss over the round's iterations and all ranks.
+    public var loss: Double
+    /// The learning rate of the round's last update.
+    public var lr: Double
+    public var roundSeconds: Double
+    /// Forward, backward and update (the round minus communication, testing and snapshots).
+    public var computeSeconds: Double
+    /// Time in the exchange (weights or gradients), including waiting for slower ranks.
+    public var commSeconds: Double
+    /// Time the train net waited for data that was not prefetched yet.
+    public var dataWaitSeconds: Double
+    public var testSeconds: Double
+    public var snapshotSeconds: Double
+    /// Training images per second, all ranks together.
+    public var imagesPerSecond: Double
+    public var ranks: Int
+    /// How many ranks' measurements this holds (1 in async-easgd, which has no collective).
+    public var ranksReporting: Int
+
+    /// One JSON object, keys in a fixed order.
+    public var json: String {
+        func f(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
+        return "{\"round\": \(round), \"iteration\": \(iteration), \"iterations\": \(iterations), "
+            + "\"loss\": \(f(loss)), \"lr\": \(f(lr)), \"round_s\": \(f(roundSeconds)), "
+            + "\"compute_s\": \(f(computeSeconds)), \"comm_s\": \(f(commSeconds)), "
+            + "\"data_wait_s\": \(f(dataWaitSeconds)), \"test_s\": \(f(testSeconds)), "
+            + "\"snapshot_s\": \(f(snapshotSeconds)), \"images_per_s\": \(f(imagesPerSecond)), "
+            + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting)}"
+    }
+}
+
+/// Drives a `Solver` on every rank of a job: installs the solver hooks that synchronize
+/// (`gradientHook`, `afterUpdateHook`), combine test outputs (`testReducer`) and save every
+/// rank's state beside a snapshot (`snapshotHook`); decides when rounds end; and measures them.
+///
+/// Rank 0 alone logs and writes the `.caffemodel`/`.solverstate`. Every other rank r writes
+/// `<prefix>_iter_N.solverstate.rank<r>` (+ its `.sparknet` sidecar, and
+/// `<prefix>_iter_N.caffemodel.rank<r>` when its weights differ from rank 0's), so a resume
+/// with the same K continues bit for bit. EASGD modes also save the center variable as
+/// `<prefix>_iter_N.center.caffemodel`.
+public final class DistributedTrainer {
+    public let solver: Solver
+    public let comm: Communicator
+    public let options: DistributedOptions
+    public let synchronizer: Synchronizer
+    /// Receives every round's metrics (on every rank; the same values everywhere except in
+    /// async-easgd).
+    public var onRound: ((RoundMetrics) -> Void)?
+
+    private let log: ((String) -> Void)?
+    private let maxIter: Int
+    private let imagesPerIteration: Int
+    private var metricsFile: FileHandle?
+    private var finished = false
+    private var failure: (rank: Int, iter: Int, mode: String)?
+
+    // The current round.
+    private var round = 0
+    private var itersInRound = 0
+    private var roundStart = 0.0
+    private var mark = 0.0
+    private var commSeconds = 0.0
+    private var testSeconds = 0.0
+    private var snapshotSeconds = 0.0
+    private var waitAtRoundStart = 0.0
+    private var lossSum = 0.0
+    private var lossCount = 0
+    private var lastRate: Float = 0
+    /// The iteration of the last exchange that left every rank with the same weights.
+    public private(set) var lastSyncIter = -1
+
+    /// Installs the hooks on `solver` (which every rank builds from the same prototxt). Call
+    /// `start` next. `log` receives rank 0's lines (pass it on every rank; it is used on rank 0 only).
+    public init(solver: Solver, options: DistributedOptions, communicator: Communicator = .world,
+                log: ((String) -> Void)? = nil) throws {
+        try require(options.tau > 0, "--tau must be positive, got \(options.tau)")
+        if let r = options.roundSeconds { try require(r > 0, "--round-seconds must be positive, got \(r)") }
+        self.solver = solver
+        self.comm = communicator
+        self.options = options
+        self.log = communicator.isRoot ? log : nil
+        synchronizer = try makeSynchronizer(options.sync, communicator: communicator, alpha: options.alpha,
+                                            averageHistory: options.averageHistory)
+        maxIter = Int(solver.param.maxIter)
+        imagesPerIteration = Self.batchSize(of: solver.net) * Int(solver.param.iterSize)
+        failure = Self.injectedFailure()
+
+        solver.log = self.log
+        solver.writesFiles = communicator.isRoot
+        solver.gradientHook = { [unowned self] s in try self.beforeUpdate(s) }
+        solver.afterUpdateHook = { [unowned self] s in try self.afterUpdate(s) }
+        solver.testReducer = { [unowned self] values in self.reduceTest(values) }
+        solver.snapshotHook = { [unowned self] s, base in try self.saveRankState(s, base: base) }
+    }
+
+    deinit { try? metricsFile?.close() }
+
+    /// Opens the metrics file (rank 0; truncated). Call before `start`; throws if unwritable.
+    public func openMetrics() throws {
+        guard comm.isRoot, let path = options.metricsPath else { return }
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw SparkNetError("--metrics \(path): cannot create the file (does the directory exist and is it writable?)")
+        }
+        metricsFile = handle
+    }
+
+    /// Makes every rank start from the same point. A fresh run takes rank 0's weights (random
+    /// from the seed, or `--weights`) and gives ranks > 0 their own generator (seed + rank) for
+    /// dropout; a resumed run keeps what each rank restored. Then starts the synchronizer
+    /// (`center`: a restored EASGD center, the same on every rank).
+    public func start(resumed: Bool, center: [Float]? = nil) throws {
+        if !resumed {
+            comm.bcast(solver.net.weights, root: 0)
+            if comm.rank > 0 {
+                let seed = solver.param.randomSeed >= 0 ? UInt64(solver.param.randomSeed) : 1701
+                solver.net.context.rng = RandomGenerator(seed: seed &+ UInt64(comm.rank))
+            }
+        }
+        try synchronizer.start(solver, center: center)
+        // Rounds stay aligned to multiples of tau across a resume.
+        itersInRound = solver.iter % options.tau
+        lastSyncIter = resumed ? -1 : solver.iter
+        if comm.size > 1 {
+            var line = "\(comm.size) ranks, --sync \(options.sync.rawValue)"
+            if options.sync != .gradient { line += ", tau \(options.tau)" }
+            if options.sync == .easgd || options.sync == .asyncEASGD {
+                line += ", alpha \(options.alpha ?? 0.9 / Double(comm.size))"
+            }
+            if let t = options.roundSeconds { line += ", round-seconds \(t)" }
+            if options.averageHistory { line += ", averaging history" }
+            log?(line + "; batch_size is per rank (global batch \(imagesPerIteration * comm.size))")
+        }
+        resetRound()
+    }
+
+    /// Caffe's Solve on every rank (the last round ends at max_iter).
+    public func solve() throws { try solver.solve() }
+
+    /// `iterations` solver steps on every rank.
+    public func step(_ iterations: Int) throws { try solver.step(iterations) }
+
+    // MARK: Test sharding
+
+    /// Each rank tests on its own shard of the test set, so it runs ⌈test_iter / K⌉ of the
+    /// test_iter batches. When test_iter·batch_size covers the test set and batch_size divides
+    /// each shard, the K ranks together see every test sample exactly once, as one rank does.
+    public static func shardTestIterations(_ param: inout Caffe_SolverParameter, ranks: Int) {
+        guard ranks > 1 else { return }
+        param.testIter = param.testIter.map { Int32((Int($0) + ranks - 1) / ranks) }
+    }
+
+    /// Sums test values over ranks; the solver divides the summed outputs by the summed batch
+    /// counts, which weights every test sample equally.
+    private func reduceTest(_ values: [Double]) -> [Double] {
+        testSeconds += now() - mark
+        let t0 = now()
+        let all = comm.allreduce(values, .sum)
+        let t1 = now()
+        testSeconds += t1 - t0
+        mark = t1
+        return all
+    }
+
+    // MARK: Rounds
+
+    private func beforeUpdate(_ s: Solver) throws {
+        lossSum += Double(s.net.currentLoss)
+        lossCount += 1
+        lastRate = s.learningRate
+        if options.sync == .gradient {
+            let t0 = now()
+            try synchronizer.beforeUpdate(s)
+            commSeconds += now() - t0
+        }
+    }
+
+    private func afterUpdate(_ s: Solver) throws {
+        try injectFailureIfDue(s.iter)
+        itersInRound += 1
+        var end = itersInRound >= options.tau || s.iter >= maxIter
+        if !end, let limit = options.roundSeconds, options.sync != .gradient {
+            let expired = now() - roundStart >= limit
+            if synchronizer.roundsAreCollective && comm.size > 1 {
+                // Every rank must enter the exchange together: one rank's clock decides for all.
+                let t0 = now()
+                end = comm.allreduce(expired ? 1 : 0, .max) == 1
+                commSeconds += now() - t0
+            } else {
+                end = expired
+            }
+        }
+        if end {
+            let t0 = now()
+            try synchronizer.endRound(s)
+            commSeconds += now() - t0
+            if synchronizer.syncsWeights {
+                lastSyncIter = s.iter
+                if options.verifySync { try verifyWeightsAgree(s) }
+            }
+            try finishRound(s)
+            if s.iter >= maxIter && !finished {
+                finished = true
+                try synchronizer.finish(s)
+                if synchronizer.hasCenter {
+                    lastSyncIter = s.iter
+                    if options.verifySync { try verifyWeightsAgree(s) }
+                }
+            }
+        }
+        mark = now()
+    }
+
+    private func resetRound() {
+        itersInRound = itersInRound % options.tau
+        roundStart = now()
+        mark = roundStart
+        commSeconds = 0
+        testSeconds = 0
+        snapshotSeconds = 0
+        lossSum = 0
+        lossCount = 0
+        waitAtRoundStart = dataWaitSeconds()
+    }
+
+    private func finishRound(_ s: Solver) throws {
+        round += 1
+        // The same decision on every rank: the reductions below are collectives.
+        if onRound != nil || options.metricsPath != nil {
+            let roundS = now() - roundStart
+            let wait = dataWaitSeconds() - waitAtRoundStart
+            let compute = max(0, roundS - commSeconds - testSeconds - snapshotSeconds)
+            var times = [roundS, compute, commSeconds, wait, testSeconds, snapshotSeconds]
+            var sums = [lossCount > 0 ? lossSum / Double(lossCount) : 0, Double(itersInRound * imagesPerIteration)]
+            var reporting = 1
+            if synchronizer.roundsAreCollective && comm.size > 1 {
+                times = comm.allreduce(times, .max)
+                sums = comm.allreduce(sums, .sum)
+                reporting = comm.size
+            } else {
+                sums[1] *= Double(comm.size)   // async: this rank's rate, times K
+            }
+            let m = RoundMetrics(
+                round: round, iteration: s.iter, iterations: itersInRound,
+                loss: sums[0] / Double(reporting), lr: Double(lastRate),
+                roundSeconds: times[0], computeSeconds: times[1], commSeconds: times[2],
+                dataWaitSeconds: times[3], testSeconds: times[4], snapshotSeconds: times[5],
+                imagesPerSecond: times[0] > 0 ? sums[1] / times[0] : 0,
+                ranks: comm.size, ranksReporting: reporting)
+            onRound?(m)
+            if let file = metricsFile {
+                file.write(Data((m.json + "\n").utf8))
+            }
+        }
+        itersInRound = 0
+        resetRound()
+    }
+
+    /// Fails unless every rank holds bit-identical weights.
+    private func verifyWeightsAgree(_ s: Solver) throws {
+        let hashes = comm.allgather(Self.fnv1a(UnsafeRawBufferPointer(s.net.weights)))
+        let differ = hashes.indices.filter { hashes[$0] != hashes[0] }
+        try require(differ.isEmpty,
+                    "weights differ across ranks after the exchange at iteration \(s.iter): ranks \(differ.map(String.init).joined(separator: ", ")) differ from rank 0")
+    }
+
+    /// FNV-1a, 64 bits.
+    public static func fnv1a(_ bytes: UnsafeRawBufferPointer, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var h = seed
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    private func dataWaitSeconds() -> Double {
+        solver.net.layers.reduce(0) { $0 + (($1 as? DataLayer)?.source?.waitSeconds ?? 0) }
+    }
+
+    /// Samples one forward pass of `net` consumes (the first data layer's batch).
+    static func batchSize(of net: Net) -> Int {
+        for (l, layer) in net.layers.enumerated() where layer is DataLayer {
+            if let top = net.tops[l].first, let n = top.shape.first { return n }
+        }
+        return net.blobs.first?.shape.first ?? 0
+    }
+
+    private func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+    // MARK: Snapshots
+
+    /// `<base>.solverstate.rank<r>`, where rank r > 0 keeps its own state.
+    public static func rankStatePath(_ statePath: String, rank: Int) -> String { "\(statePath).rank\(rank)" }
+
+    /// `<base>.center.caffemodel`, the EASGD center beside a snapshot.
+    public static func centerPath(forState statePath: String) -> String {
+        let base = statePath.hasSuffix(".solverstate") ? String(statePath.dropLast(".solverstate".count)) : statePath
+        return base + ".center.caffemodel"
+    }
+
+    private func saveRankState(_ s: Solver, base: String) throws {
+        snapshotSeconds += now() - mark   // rank 0's own snapshot, written just before
+        defer {
+            let t = now()
+            snapshotSeconds += t - mark
+            mark = t
+        }
+        mark = now()
+        if comm.rank > 0 {
+            let state = Self.rankStatePath(base + ".solverstate", rank: comm.rank)
+            var model = base + ".caffemodel"
+            let inSync = options.sync == .gradient || lastSyncIter == s.iter
+            if !inSync {
+                model = base + ".caffemodel.rank\(comm.rank)"
+                try CaffeModel.write(s.net, to: model)
+            }
+            try s.makeSidecar().write(to: SolverSidecar.path(forState: state))
+            try SolverStateFile.write(s.makeSolverState(learnedNet: model), to: state)
+        } else if synchronizer.hasCenter, let center = synchronizer.copyCenter() {
+            try withWeights(center, of: s.net) {
+                try CaffeModel.write(s.net, to: Self.centerPath(forState: base + ".solverstate"))
+            }
+        }
+    }
+
+    /// Runs `body` with `values` in the net's weight arena, then puts the weights back.
+    func withWeights(_ values: [Float], of net: Net, _ body: () throws -> Void) throws {
+        let w = net.weights
+        let saved = Array(w)
+        values.withUnsafeBufferPointer { copy(w.count, $0.baseAddress!, w.baseAddress!) }
+        defer { saved.withUnsafeBufferPointer { copy(w.count, $0.baseAddress!, w.baseAddress!) } }
+        try body()
+    }
+
+    /// The center saved beside `statePath`, read into the net's layout; nil if absent.
+    public func readCenter(forState statePath: String) throws -> [Float]? {
+        let path = Self.centerPath(forState: statePath)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let model = try CaffeModel.read(path)
+        var center: [Float] = []
+        try withWeights(Array(solver.net.weights), of: solver.net) {
+            try solver.net.copyTrainedLayers(from: model, source: path)
+            center = Array(solver.net.weights)
+        }
+        return center
+    }
+
+    /// Restores this rank's state from a snapshot: rank 0 from `statePath`, rank r > 0 from
+    /// its `<statePath>.rank<r>` when present, else from rank 0's. Returns the saved EASGD
+    /// center on rank 0 (nil elsewhere). Not collective; `restore(from:)` wraps it.
+    public func restoreLocal(from statePath: String) throws -> [Float]? {
+        let mine = Self.rankStatePath(statePath, rank: comm.rank)
+        let usesOwn = comm.rank > 0 && FileManager.default.fileExists(atPath: mine)
+        try solver.restore(from: usesOwn ? mine : statePath)
+        if comm.isRoot && synchronizer.hasCenter {
+            return try readCenter(forState: statePath)
+        }
+        return nil
+    }
+
+    /// Collective: reports how many ranks found their own state, and shares rank 0's `center`.
+    public func shareRestoredState(snapshot statePath: String, center: [Float]?) -> [Float]? {
+        if comm.size > 1 {
+            let found = comm.rank > 0 && FileManager.default.fileExists(atPath: Self.rankStatePath(statePath, rank: comm.rank))
+            let own = comm.allreduce(found ? 1 : 0)
+            if own < comm.size - 1 {
+                log?("Per-rank state found for \(own) of the other \(comm.size - 1) ranks; the rest resume from rank 0's state")
+            }
+        }
+        guard synchronizer.hasCenter else { return nil }
+        let bytes = comm.bcast(center.map { c in c.withUnsafeBytes { Array($0) } } ?? [], root: 0)
+        return bytes.isEmpty ? nil : bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// Collective: restores every rank's state from a snapshot written by a run with the same
+    /// number of ranks and starts the synchronizer, so training continues bit for bit.
+    public func restore(from statePath: String) throws {
+        let center = try restoreLocal(from: statePath)
+        try start(resumed: true, center: shareRestoredState(snapshot: statePath, center: center))
+    }
+
+    // MARK: Fault injection (tests)
+
+    /// SPARKNET_FAIL_RANK=r SPARKNET_FAIL_ITER=n [SPARKNET_FAIL_MODE=error|exit|kill]: rank r
+    /// fails after update n (throws an error, exits without MPI cleanup, or is killed).
+    static func injectedFailure() -> (rank: Int, iter: Int, mode: String)? {
+        let env = ProcessInfo.processInfo.environment
+        guard let r = env["SPARKNET_FAIL_RANK"].flatMap(Int.init),
+              let i = env["SPARKNET_FAIL_ITER"].flatMap(Int.init) else { return nil }
+        return (r, i, env["SPARKNET_FAIL_MODE"] ?? "error")
+    }
+
+    private func injectFailureIfDue(_ iter: Int) throws {
+        guard let f = failure, f.rank == comm.rank, f.iter == iter else { return }
+        switch f.mode {
+        case "exit":
+            fflush(nil)
+            _exit(3)
+        case "kill":
+            fflush(nil)
+            kill(getpid(), SIGKILL)
+        default:
+            throw SparkNetError("injected failure at iteration \(iter) (SPARKNET_FAIL_RANK=\(f.rank))")
+        }
+    }
+}
