@@ -12,17 +12,27 @@ public struct CollectiveError: Error, CustomStringConvertible {
 }
 
 extension Communicator {
-    /// Runs `body` on every rank (only on rank 0 if `rootOnly`) and agrees on the outcome.
+    /// Runs `body` on every rank and agrees on the outcome.
     ///
     /// If `body` throws on no rank, returns its value. If it throws on some ranks, every rank
     /// throws a `CollectiveError`: the lowest failing rank carries the message, prefixed with
-    /// "rank R: " unless every rank failed (the same bad input everywhere) or the check ran on
-    /// rank 0 alone. A failing rank waits at most `timeout` seconds for the others to reach the
+    /// "rank R: " unless every rank failed (the same bad input everywhere). A failing rank waits at most `timeout` seconds for the others to reach the
     /// checkpoint (they may be stuck in a collective the failing rank skipped); after that it
     /// rethrows its own error, which the caller should report with its rank and MPI_Abort.
     ///
     /// `body` must not call collectives of this communicator.
-    public func agree<T>(rootOnly: Bool = false, timeout: Double = 15, _ body: () throws -> T) throws -> T {
+    public func agree<T>(timeout: Double = 15, _ body: () throws -> T) throws -> T {
+        try agree(rootOnly: false, timeout: timeout, body)!
+    }
+
+    /// `agree` for a check only rank 0 can make (files rank 0 writes); an error is printed
+    /// without a rank, as bad input.
+    public func agreeOnRoot(timeout: Double = 15, _ body: () throws -> Void) throws {
+        _ = try agree(rootOnly: true, timeout: timeout, body)
+    }
+
+    /// Returns nil on ranks that did not run `body`.
+    private func agree<T>(rootOnly: Bool, timeout: Double, _ body: () throws -> T) throws -> T? {
         var value: T? = nil
         var failure: Error? = nil
         if !rootOnly || isRoot {
@@ -38,8 +48,7 @@ extension Communicator {
             // Non-blocking too: a blocking collective never matches a non-blocking one.
             failed = allreduce(0, .sum, timeout: .infinity)!
         }
-        if failed == 0, let value { return value }
-        if failed == 0 { throw SparkNetError("internal: checkpoint passed without a value") }
+        if failed == 0 { return value }
         let first = size == 1 ? 0 : allreduce(failure != nil ? rank : size, .min)
         guard rank == first, let failure else { throw CollectiveError(message: nil) }
         let text = (failure as? SparkNetError)?.message ?? (failure as? CollectiveError)?.message ?? "\(failure)"

@@ -63,7 +63,7 @@ extension DistributedTrainer {
         let solver = trainer.solver
 
         // 3. Files rank 0 writes.
-        try comm.agree(rootOnly: true) {
+        try comm.agreeOnRoot {
             try trainer.openMetrics()
             try checkSnapshotPrefix(solver)
         }

@@ -39,6 +39,11 @@ enum ErrorReport {
     /// Prints `error` once as `sparknet-mpi: error: <message>` and ends the process (with
     /// MPI_Abort when other ranks are running, so none of them hangs).
     static func fail(_ error: Error) -> Never {
+        // Agreed at a start-up checkpoint: every rank exits, one of them prints, no MPI_Abort.
+        if let e = error as? CollectiveError {
+            if let m = e.message { FileHandle.standardError.write(Data("sparknet-mpi: error: \(m)\n".utf8)) }
+            exit(1)
+        }
         let message = (error as? SparkNetError)?.message ?? "\(error)"
         let who = MPIEnvironment.size > 1 ? "rank \(MPIEnvironment.rank): " : ""
         FileHandle.standardError.write(Data("sparknet-mpi: error: \(who)\(message)\n".utf8))

@@ -4,11 +4,8 @@ import Foundation
 import SparkNet
 import SparkNetMPI
 
-/// How ranks combine their work (DESIGN §4). On one rank every mode is plain training.
-enum SyncMode: String, ExpressibleByArgument, CaseIterable {
-    case average, master, gradient, easgd
-    case asyncEASGD = "async-easgd"
-}
+// SyncMode (average, master, gradient, easgd, async-easgd) lives in SparkNetMPI.
+extension SyncMode: ExpressibleByArgument {}
 
 /// `sparknet-mpi train`: Caffe's `caffe train`, on every rank of the job.
 struct Train: ParsableCommand {
@@ -60,34 +57,24 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let param = try Prototxt.readSolver(solver)
-        // The solver's random_seed seeds both the net (fillers, dropout) and data shuffling.
-        let seed: UInt64 = param.randomSeed >= 0 ? UInt64(param.randomSeed) : 1701
-        let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
-        let s = try Solver(param: param, solverPath: solver, context: context)
         var lastTest: (iter: Int, outputs: [String]) = (-1, [])
-        s.log = Log.enabled ? { line in
-            if line.contains("Testing net (#0)") { lastTest = (s.iter, []) }
+        let log: (String) -> Void = { line in
+            if line.contains("Testing net (#0)") { lastTest = (Int(line.split(separator: " ")[1].dropLast()) ?? -1, []) }
             if line.contains("Test net output #") { lastTest.outputs.append(line.trimmingCharacters(in: .whitespaces)) }
             Log.info(line)
-        } : nil
-        s.writesFiles = MPIEnvironment.isRoot
-
-        if let weights {
-            for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
-                Log.info("Finetuning from \(path)")
-                let model = try CaffeModel.read(path)
-                try s.net.copyTrainedLayers(from: model, source: path)
-                for t in s.testNets { try t.copyTrainedLayers(from: model, source: path) }
-            }
         }
-        if let snapshot {
-            Log.info("Resuming from \(snapshot)")
-            try s.restore(from: snapshot)
-        }
-        if MPIEnvironment.size > 1 {
-            Log.info("\(MPIEnvironment.size) ranks, --sync \(sync.rawValue), tau \(tau)")
-        }
+        let options = DistributedOptions(sync: sync, tau: tau, alpha: alpha, roundSeconds: roundSeconds,
+                                         averageHistory: averageHistory, metricsPath: metrics)
+        let request = TrainRequest(
+            solverPath: solver,
+            weights: (weights ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+            snapshot: snapshot, options: options,
+            flags: ["weights=\(weights ?? "")", "snapshot=\(snapshot ?? "")", "sync=\(sync.rawValue)", "tau=\(tau)",
+                    "alpha=\(alpha.map { "\($0)" } ?? "")", "round-seconds=\(roundSeconds.map { "\($0)" } ?? "")",
+                    "average-history=\(averageHistory)", "metrics=\(metrics ?? "")"])
+        // Start-up checks, the solver, initial weights or resume, on every rank together.
+        let trainer = try DistributedTrainer.launch(request, log: Log.enabled ? log : nil)
+        let s = trainer.solver
 
         try s.solve()
 

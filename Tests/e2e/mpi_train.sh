@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `sparknet-mpi train` under mpirun: distributed training, metrics, per-rank snapshots and an
+# exact K-rank resume, start-up errors printed once with every rank exiting non-zero, a config
+# mismatch naming the rank, and a rank dying mid-run ending the job quickly.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
+command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
+
+# mpi NAME NP ARGS... : runs the binary on NP ranks. Leaves $OUT, $ERR, $RC (mpirun's exit
+# code) and $SECS (wall time).
+# With CODES=1, each rank runs in a wrapper that records the binary's exit code in
+# NAME.rc.<rank> and exits 0, so mpirun does not kill the other ranks when the first one exits
+# non-zero: this shows what every rank decides on its own.
+mpi() {
+  local name=$1 np=$2; shift 2
+  OUT="$WORK/$name.out"; ERR="$WORK/$name.err"
+  rm -f "$WORK/$name".rc.*
+  local start=$SECONDS
+  if [ "${CODES:-0}" = 1 ]; then
+    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 \
+      bash -c '"$0" "$@"; echo $? >"'"$WORK/$name"'.rc.$OMPI_COMM_WORLD_RANK"' "$BIN" "$@" >"$OUT" 2>"$ERR"
+  else
+    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 "$BIN" "$@" >"$OUT" 2>"$ERR"
+  fi
+  RC=$?
+  SECS=$((SECONDS - start))
+}
+# rank_codes NAME: the exit codes of every rank that wrote one, space separated, in rank order.
+rank_codes() { local f; for f in $(ls "$WORK/$1".rc.* 2>/dev/null | sort -t. -k3 -n); do printf '%s ' "$(cat "$f")"; done; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "stdout: $(tail -c 400 "$OUT")" "stderr: $(head -c 800 "$ERR")"; fi; }
+
+make_h5 train.h5 80
+make_h5 test.h5 40
+echo "$WORK/train.h5" >train.txt
+echo "$WORK/test.h5" >test.txt
+tiny_net net.prototxt "$WORK/train.txt" "$WORK/test.txt"
+tiny_solver solver.prototxt net.prototxt 'snapshot: 10'
+
+# --- two ranks, model averaging, metrics
+CODES=1 mpi avg2 2 train --solver solver.prototxt --sync average --tau 4 --metrics "$WORK/m.jsonl"
+codes=$(rank_codes avg2)
+check "train -np 2 --sync average: exit 0 on both ranks, rank 0 alone logs" bash -c "
+  [ $RC -eq 0 ] && [ '$codes' = '0 0 ' ] && [ \$(grep -c 'Optimization Done' '$OUT') -eq 1 ] && grep -q '2 ranks, --sync average, tau 4' '$OUT' &&
+  grep -q 'Test net output #0: accuracy' '$OUT'"
+check "rank 0 wrote the model, rank 1 its state beside it" bash -c "
+  [ -f '$WORK/snap/tiny_iter_20.caffemodel' ] && [ -f '$WORK/snap/tiny_iter_20.solverstate' ] &&
+  [ -f '$WORK/snap/tiny_iter_10.solverstate.rank1' ] && [ -f '$WORK/snap/tiny_iter_10.solverstate.rank1.sparknet' ] &&
+  [ ! -f '$WORK/snap/tiny_iter_20.solverstate.rank0' ]"
+check "metrics: one JSON line per round with C, S, data wait and images/s" "$PY" - "$WORK/m.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert [r["iteration"] for r in rows] == [4, 8, 12, 16, 20], [r["iteration"] for r in rows]
+for r in rows:
+    for k in ("loss", "lr", "compute_s", "comm_s", "data_wait_s", "images_per_s", "round_s"):
+        assert k in r and r[k] is not None, (k, r)
+    assert r["ranks"] == 2 and r["iterations"] == 4 and r["images_per_s"] > 0 and r["comm_s"] >= 0
+PY
+
+# --- a K-rank resume continues bit for bit (iteration 10 is mid-round for tau 4)
+mkdir -p "$WORK/snapb"
+sed "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snapb/tiny\"#" solver.prototxt >solver_b.prototxt
+mpi resume2 2 train --solver solver_b.prototxt --sync average --tau 4 --snapshot "$WORK/snap/tiny_iter_10.solverstate"
+check "resumed -np 2 run writes the same iteration-20 model, bit for bit" bash -c "
+  [ $RC -eq 0 ] && [ -f '$WORK/snap/tiny_iter_10.caffemodel.rank1' ] &&
+  cmp -s '$WORK/snap/tiny_iter_20.caffemodel' '$WORK/snapb/tiny_iter_20.caffemodel'"
+
+# --- gradient and master modes, four ranks
+for mode in gradient master easgd async-easgd; do
+  sed "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap_$mode\"#" solver.prototxt >solver_$mode.prototxt
+  mpi "mode_$mode" 4 train --solver solver_$mode.prototxt --sync "$mode" --tau 5
+  check "train -np 4 --sync $mode" bash -c "[ $RC -eq 0 ] && grep -q 'Optimization Done' '$OUT' && [ -f '$WORK/snap_${mode}_iter_20.caffemodel' ]"
+done
+
+# --- bad input on every rank: printed once (rank 0), every rank exits non-zero
+printed_once() {   # NAME CULPRIT (a CODES=1 run)
+  local n; n=$(grep -c '^sparknet-mpi: error: ' "$ERR")
+  local codes; codes=$(rank_codes "$1")
+  [ "$n" -eq 1 ] && grep -q "^sparknet-mpi: error: .*$2" "$ERR" &&
+    [ "$(wc -w <<<"$codes")" -eq 4 ] && ! grep -qw 0 <<<"$codes" &&
+    ! grep -q "^sparknet-mpi: error: rank" "$ERR"
+}
+CODES=1 mpi missing_solver 4 train --solver nowhere.prototxt
+check "missing solver under 4 ranks: one message, 4 non-zero exits" printed_once missing_solver "nowhere.prototxt"
+mpi missing_solver_rc 4 train --solver nowhere.prototxt
+check "missing solver under 4 ranks: mpirun exits non-zero, one message" bash -c "
+  [ $RC -ne 0 ] && [ \$(grep -c '^sparknet-mpi: error: ' '$ERR') -eq 1 ]"
+sed "s#$WORK/train.txt#$WORK/absent.txt#" net.prototxt >net_bad.prototxt
+tiny_solver solver_bad.prototxt net_bad.prototxt
+CODES=1 mpi missing_list 4 train --solver solver_bad.prototxt
+check "missing HDF5 list under 4 ranks: one message, 4 non-zero exits" printed_once missing_list "absent.txt"
+make_h5 small.h5 3
+echo "$WORK/small.h5" >small.txt
+sed "s#$WORK/train.txt#$WORK/small.txt#" net.prototxt >net_small.prototxt
+tiny_solver solver_small.prototxt net_small.prototxt
+CODES=1 mpi too_few_rows 4 train --solver solver_small.prototxt
+check "3 rows for 4 ranks: one message, 4 non-zero exits" printed_once too_few_rows "cannot be split over 4 ranks"
+
+# --- ranks started with different flags: named, once
+timeout 120 mpirun --oversubscribe -np 2 bash -c '"$0" train --solver solver.prototxt --tau $((4 + OMPI_COMM_WORLD_RANK))' "$BIN" >mismatch.out 2>mismatch.err
+RC=$?; OUT=mismatch.out; ERR=mismatch.err
+check "different flags on rank 1: one message naming rank 1" bash -c "
+  [ $RC -ne 0 ] && [ \$(grep -c '^sparknet-mpi: error: ' mismatch.err) -eq 1 ] && grep -q 'rank 1 read a different' mismatch.err"
+
+# --- a rank failing mid-run ends the whole job, non-zero, within 30 s
+for mode in error kill; do
+  SPARKNET_FAIL_RANK=2 SPARKNET_FAIL_ITER=5 SPARKNET_FAIL_MODE=$mode mpi "fail_$mode" 4 train --solver solver.prototxt
+  check "rank 2 fails at iteration 5 ($mode): job ends non-zero in ${SECS}s (< 30 s)" bash -c "
+    [ $RC -ne 0 ] && [ $RC -ne 124 ] && [ $SECS -lt 30 ] &&
+    { [ $mode = kill ] || grep -q '^sparknet-mpi: error: rank 2: injected failure' '$ERR'; }"
+done
+finish
