@@ -138,4 +138,68 @@ import SparkNetTestSupport
         #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
         #expect(r.probed == x.count)
     }
+
+    // MARK: vectorised MAX pooling (stride 1 and 2)
+
+    struct PoolCase: CustomStringConvertible, Sendable {
+        var body: String, shape: [Int], k: Int, s: Int, p: Int
+        var description: String { "\(body) \(shape)" }
+    }
+
+    static let poolCases: [PoolCase] = [
+        PoolCase(body: "kernel_size: 3 stride: 2", shape: [2, 3, 32, 32], k: 3, s: 2, p: 0),   // CIFAR-10 quick pool1
+        PoolCase(body: "kernel_size: 3 stride: 2 pad: 1", shape: [1, 2, 9, 21], k: 3, s: 2, p: 1),
+        PoolCase(body: "kernel_size: 3 stride: 1 pad: 1", shape: [1, 2, 7, 13], k: 3, s: 1, p: 1),
+        PoolCase(body: "kernel_size: 2 stride: 1", shape: [2, 1, 5, 12], k: 2, s: 1, p: 0),
+    ]
+
+    /// Caffe's MAX pooling, written out: outputs, argmax (plane index, −1 for none).
+    private func naiveMaxPool(_ x: [Float], shape: [Int], k: Int, s: Int, p: Int, pooled: (Int, Int))
+        -> (y: [Float], arg: [Int]) {
+        let (planes, H, W) = (shape[0] * shape[1], shape[2], shape[3])
+        let (pH, pW) = pooled
+        var y = [Float](), arg = [Int]()
+        for pl in 0..<planes {
+            for ph in 0..<pH {
+                for pw in 0..<pW {
+                    let hs = ph * s - p, ws = pw * s - p
+                    var best = -Float.greatestFiniteMagnitude, a = -1
+                    for h in max(hs, 0)..<max(max(hs, 0), min(hs + k, H)) {
+                        for w in max(ws, 0)..<max(max(ws, 0), min(ws + k, W)) where x[pl * H * W + h * W + w] > best {
+                            best = x[pl * H * W + h * W + w]; a = h * W + w
+                        }
+                    }
+                    y.append(best); arg.append(a)
+                }
+            }
+        }
+        return (y, arg)
+    }
+
+    @Test(arguments: poolCases)
+    func vectorisedMaxPoolingMatchesTheDefinition(_ c: PoolCase) throws {
+        let x = Fixtures.gaussianBlob(c.shape, seed: 51)
+        var rng = RandomGenerator(seed: 52)
+        let specials: [Float] = [.nan, -.infinity, -.greatestFiniteMagnitude, 0, -0.0, 1, 1]
+        for i in 0..<x.count where rng.index(below: 4) == 0 { x.data[i] = specials[rng.index(below: specials.count)] }
+        for withMaskTop in [false, true] {
+            let layer = try Fixtures.layer("name: \"pool\" type: \"Pooling\" pooling_param { pool: MAX \(c.body) }")
+            let tops = (0..<(withMaskTop ? 2 : 1)).map { _ in Blob() }
+            try layer.setUpAndReshape(bottom: [x], top: tops)
+            try layer.forward(bottom: [x], top: tops)
+            let ref = naiveMaxPool(x.dataArray, shape: c.shape, k: c.k, s: c.s, p: c.p,
+                                   pooled: (tops[0].shape[2], tops[0].shape[3]))
+            #expect(same(tops[0].dataArray, ref.y))
+            if withMaskTop { #expect(tops[1].dataArray == ref.arg.map { Float($0) }) }
+            // backward: dx[arg] += dy
+            let dy = Fixtures.gaussianBlob(tops[0].shape, seed: 53)
+            tops[0].setDiff(dy.dataArray)
+            setAll(x.count, 5, x.diff)
+            layer.backward(top: tops, propagateDown: [true], bottom: [x])
+            var want = [Float](repeating: 0, count: x.count)
+            let plane = c.shape[2] * c.shape[3], per = tops[0].shape[2] * tops[0].shape[3]
+            for (o, a) in ref.arg.enumerated() where a >= 0 { want[(o / per) * plane + a] += dy.data[o] }
+            #expect(x.diffArray == want)
+        }
+    }
 }

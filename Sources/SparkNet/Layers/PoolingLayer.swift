@@ -154,10 +154,42 @@ public final class PoolingLayer: Layer {
                     }
                     continue
                 }
+                // Four windows at once where their columns lie inside the row (stride 1 or 2):
+                // lane-wise `>` selects keep Caffe's first-maximum rule and the argmax.
+                let simdLanes = sW == 1 ? 4 : (sW == 2 ? 8 : 0)   // floats one load reads
+                let laneStep = SIMD4<Int32>(0, 1, 2, 3) &* Int32(truncatingIfNeeded: sW)
                 for ph in 0..<pH {
                     let hs = ph * sH - pdH
                     let h0 = max(hs, 0), h1 = min(hs + kH, H)
-                    for pw in 0..<pW {
+                    // vectorised windows: [vLo, vHi), in groups of four
+                    let vLo = simdLanes > 0 ? min(pW, (pdW + sW - 1) / sW) : pW
+                    var vHi = vLo
+                    while vHi &+ 4 <= pW && (vHi * sW - pdW) + kW - 1 + simdLanes <= W {
+                        let ws0 = vHi * sW - pdW
+                        var best = SIMD4<Float>(repeating: -Float.greatestFiniteMagnitude)
+                        var arg = SIMD4<Int32>(repeating: -1)
+                        for h in h0..<max(h0, h1) {
+                            let r = UnsafeRawPointer(src + h * W + ws0)
+                            for kj in 0..<kW {
+                                let v: SIMD4<Float> = sW == 1
+                                    ? r.loadUnaligned(fromByteOffset: kj &* 4, as: SIMD4<Float>.self)
+                                    : r.loadUnaligned(fromByteOffset: kj &* 4, as: SIMD8<Float>.self).evenHalf
+                                let gt = v .> best
+                                best.replace(with: v, where: gt)
+                                arg.replace(with: laneStep &+ Int32(truncatingIfNeeded: h * W + ws0 + kj), where: gt)
+                            }
+                        }
+                        let j = ph * pW + vHi
+                        UnsafeMutableRawPointer(dst + j).storeBytes(of: best, as: SIMD4<Float>.self)
+                        if let tm = topMask {
+                            for l in 0..<4 { tm[o0 + j + l] = Float(arg[l]) }
+                        } else {
+                            UnsafeMutableRawPointer(mask + o0 + j).storeBytes(of: arg, as: SIMD4<Int32>.self)
+                        }
+                        vHi &+= 4
+                    }
+                    // the other windows (all of them for other strides), one at a time
+                    for pw in 0..<pW where pw < vLo || pw >= vHi {
                         let wsStart = pw * sW - pdW
                         let w0 = max(wsStart, 0), w1 = min(wsStart + kW, W)
                         var best = -Float.greatestFiniteMagnitude
