@@ -26,19 +26,9 @@ mkdir -p "$OUT"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
 
-scripts/install-deps.sh
-
-# PyTorch from Debian (apt mirrors fail now and then: retry).
-if ! "$PY" -c "import torch" 2>/dev/null; then
-  for attempt in 1 2 3 4 5; do
-    if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; then
-      break
-    fi
-    echo "bench: apt-get install python3-torch failed (attempt $attempt), retrying" >&2
-    sleep $((attempt * 10))
-  done
-  "$PY" -c "import torch" || { echo "bench: python3-torch is not installable" >&2; exit 1; }
-fi
+# Debian's python3-torch for the PyTorch peer (install-deps retries around apt's failures).
+scripts/install-deps.sh python3-torch
+"$PY" -c "import torch" || { echo "bench: python3-torch does not import" >&2; exit 1; }
 
 swift build -c release --scratch-path "$SCRATCH" --product sparknet-mpi
 swift build -c release --scratch-path "$SCRATCH" --product sparknet-bench
