@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e demo data bench clean
+.PHONY: all deps build release test unit-test e2e slurm-test demo data bench clean
 
 all: build
 
@@ -32,10 +32,16 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory slurm-test
 
 # SPARKNET_BIN picks the binary (default: the debug build that `swift build --build-tests` made).
 e2e:
 	SPARKNET_BIN=$${SPARKNET_BIN:-$(abspath $(DEBUG_BIN))} Tests/e2e/run-all.sh
+
+# slurm/train.sbatch under a throwaway single-node Slurm (installs slurmctld/slurmd/munge).
+slurm-test:
+	Tests/slurm/install.sh
+	SPARKNET_BIN=$${SPARKNET_BIN:-$(abspath $(DEBUG_BIN))} Tests/slurm/test.sh
 
 # Fashion-MNIST in Caffe's HDF5Data layout, plus the list files the LeNet prototxt names.
 data: $(DATA)/train.txt $(DATA)/test.txt

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs slurm/train.sbatch for real: starts a throwaway single-node Slurm under a temp directory
+# (up.sh), submits the script with `sbatch --wait` on a short solver (2 tasks), checks the job's
+# exit code, log and snapshots, and stops the daemons (down.sh), whatever happens.
+#   SPARKNET_BIN=.build/debug/sparknet-mpi Tests/slurm/test.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+HERE="$REPO/Tests/slurm"
+for tool in slurmctld slurmd munged sbatch mpirun; do
+  command -v "$tool" >/dev/null || { bad "slurm" "$tool not installed (Tests/slurm/install.sh)"; finish; exit; }
+done
+
+# Its own directory, traversable by all: munged refuses a socket under a 0700 directory.
+B="$(mktemp -d "${TMPDIR:-/tmp}/sparknet-slurm.XXXXXX")"
+chmod 755 "$B"
+trap '"$HERE/down.sh" "$B" >/dev/null 2>&1; rm -rf "$WORK" "$B"' EXIT
+export SLURM_CONF="$B/etc/slurm.conf"
+if SLURM_TEST_CPUS=2 "$HERE/up.sh" "$B" >"$WORK/up.log" 2>&1; then
+  ok "throwaway slurm is up (node idle)"
+else
+  bad "slurm up" "$(tail -5 "$WORK/up.log")" "$(tail -5 "$B/log/slurmctld.log" 2>/dev/null)"
+  finish; exit
+fi
+
+make_h5 train.h5 64
+make_h5 test.h5 40
+echo "$WORK/train.h5" >train.txt
+echo "$WORK/test.h5" >test.txt
+tiny_net net.prototxt "$WORK/train.txt" "$WORK/test.txt"
+tiny_solver solver.prototxt "$WORK/net.prototxt" 'snapshot: 10'
+
+export SPARKNET_BIN="$BIN"
+start=$SECONDS
+(cd "$REPO" && timeout 300 sbatch --wait --ntasks=2 --cpus-per-task=1 --output="$WORK/slurm-%j.out" \
+   slurm/train.sbatch "$WORK/solver.prototxt" --sync average --tau 5) >"$WORK/sbatch.out" 2>&1
+rc=$?
+job=$(sed -nE 's/^Submitted batch job ([0-9]+).*/\1/p' "$WORK/sbatch.out")
+out="$WORK/slurm-$job.out"
+log="$WORK/snap/train-$job.log"
+if [ "$rc" -eq 0 ] && [ -n "$job" ]; then
+  ok "sbatch --wait slurm/train.sbatch: job $job exit 0 ($((SECONDS - start)) s)"
+else
+  bad "sbatch --wait slurm/train.sbatch" "rc $rc: $(cat "$WORK/sbatch.out")" "$(tail -20 "$out" 2>/dev/null)"
+fi
+if [ -f "$log" ] && grep -q "Optimization Done" "$log" && grep -q "2 ranks, --sync average, tau 5" "$log" &&
+   grep -q "Test net output #0: accuracy" "$log"; then
+  ok "the training log is beside the snapshots ($log): 2 ranks, tested, done"
+else
+  bad "log beside the snapshots" "expected $log; snap/: $(ls "$WORK/snap" 2>/dev/null | tr '\n' ' ')" "$(tail -5 "$out" 2>/dev/null)"
+fi
+if grep -q "2 ranks x 1 BLAS threads" "$out" 2>/dev/null; then
+  ok "OPENBLAS_NUM_THREADS from --cpus-per-task (1)"
+else
+  bad "BLAS threads from --cpus-per-task" "$(head -3 "$out" 2>/dev/null)"
+fi
+if [ -f "$WORK/snap/tiny_iter_20.caffemodel" ] && [ -f "$WORK/snap/tiny_iter_10.solverstate.rank1" ]; then
+  ok "rank 0 wrote the snapshots, rank 1 its state beside them"
+else
+  bad "snapshots" "$(ls "$WORK/snap" | tr '\n' ' ')"
+fi
+
+"$HERE/down.sh" "$B" >"$WORK/down.log" 2>&1
+left=""
+for f in "$B/run/slurmctld.pid" "$B/run/slurmd.pid" "$B/munge/munged.pid"; do
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && left+=" $(basename "$f")"
+done
+if [ -z "$left" ]; then ok "daemons stopped"; else bad "daemons stopped" "still running:$left"; fi
+finish
