@@ -71,6 +71,13 @@ for mode in gradient master easgd async-easgd; do
   check "train -np 4 --sync $mode" bash -c "[ $RC -eq 0 ] && grep -q 'Optimization Done' '$OUT' && [ -f '$WORK/snap_${mode}_iter_20.caffemodel' ]"
 done
 
+# --- --round-seconds: a round also ends on time, the same iteration on every rank
+sed "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap_rs\"#" solver.prototxt >solver_rs.prototxt
+mpi round_seconds 4 train --solver solver_rs.prototxt --tau 1000 --round-seconds 0.000001 --average-history \
+  --metrics "$WORK/rs.jsonl"
+check "--round-seconds (tiny) --tau 1000 under 4 ranks: a round after every iteration" bash -c "
+  [ $RC -eq 0 ] && [ \$(wc -l <'$WORK/rs.jsonl') -eq 20 ] && grep -q '\"iteration\": 20,' '$WORK/rs.jsonl'"
+
 # --- bad input on every rank: printed once (rank 0), every rank exits non-zero
 printed_once() {   # NAME CULPRIT (a CODES=1 run)
   local n; n=$(grep -c '^sparknet-mpi: error: ' "$ERR")
