@@ -68,7 +68,9 @@ def machine():
     mpi = sh("mpirun --version 2>&1 | head -1")
     torch = sh("/usr/bin/python3 -c 'import torch; print(torch.__version__, torch.backends.mkldnn.is_available())'")
     kernel = platform.release()
-    return [f"CPU: {cpu}, {cores} cores ({sh('lscpu | sed -n \"s/^Hypervisor vendor: *//p\"') or 'bare metal'} guest), {mem} GB RAM, Linux {kernel}",
+    hv = sh("lscpu | sed -n 's/^Hypervisor vendor: *//p'")
+    where = f"{hv} guest" if hv else "bare metal"
+    return [f"CPU: {cpu}, {cores} cores ({where}), {mem} GB RAM, Linux {kernel}",
             f"OpenBLAS {blas} (Debian libopenblas0-pthread)",
             f"{swift}",
             f"{mpi}",
