@@ -83,9 +83,10 @@ def rate(path):
     images = sum(x["images_per_s"] * x["round_s"] for x in r)
     return images / sum(x["round_s"] for x in r), sum(x["comm_s"] for x in r) / sum(x["round_s"] for x in r)
 
+binary = os.environ.get("BIN_PATH", "sparknet-mpi")
 lines = []
 lines.append(f"Fashion-MNIST LeNet, batch 64 per rank, `--sync average --tau 10`, {iters} iterations per run "
-             f"(images/s over the rounds after the first {warmup}; median of {repeats} runs), `{os.path.basename(os.environ.get("BIN_PATH", "sparknet-mpi"))}` from `{os.path.dirname(os.environ.get("BIN_PATH", "")) or "."}`, {cores} cores.")
+             f"(images/s over the rounds after the first {warmup}; median of {repeats} runs), `{binary}`, {cores} cores.")
 lines.append("")
 lines.append("| ranks K | BLAS threads per rank | images/s (all ranks) | vs K=1, 1 thread | comm share of round time |")
 lines.append("|---|---|---|---|---|")
