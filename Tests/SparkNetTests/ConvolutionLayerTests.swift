@@ -220,6 +220,8 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         // unpadded, unit stride: the interior-tap fast path, 8-wide rows (LeNet's conv2) and 5-wide
         ConvGeometry(channels: 2, height: 12, width: 12, kernelH: 5, kernelW: 5),
         ConvGeometry(channels: 2, height: 6, width: 7, kernelH: 3, kernelW: 3, strideH: 2),
+        ConvGeometry(channels: 1, height: 5, width: 20, kernelH: 5, kernelW: 5),       // 16-wide rows
+        ConvGeometry(channels: 2, height: 4, width: 34, kernelH: 3, kernelW: 3),       // 32-wide rows
     ]
 
     @Test(arguments: geometries)

@@ -129,6 +129,25 @@ private func copyRows(_ src: UnsafePointer<Float>, imageStride: Int, rowStride: 
         }
         return
     }
+    if width == 16 || width == 32 {
+        // CIFAR-sized rows: whole SIMD8 moves, no tail
+        let vectors = width / 8
+        for _ in 0..<batch {
+            var ss = UnsafeRawPointer(s)
+            var dd = UnsafeMutableRawPointer(d)
+            for _ in 0..<rows {
+                for v in 0..<vectors {
+                    dd.storeBytes(of: ss.loadUnaligned(fromByteOffset: v &* 32, as: SIMD8<Float>.self),
+                                  toByteOffset: v &* 32, as: SIMD8<Float>.self)
+                }
+                ss += rowStride &* 4
+                dd += width &* 4
+            }
+            s += imageStride
+            d += rows &* width
+        }
+        return
+    }
     for _ in 0..<batch {
         var ss = s, dd = d
         for _ in 0..<rows {
@@ -138,6 +157,39 @@ private func copyRows(_ src: UnsafePointer<Float>, imageStride: Int, rowStride: 
         }
         s += imageStride
         d += rows &* width
+    }
+}
+
+/// The adjoint of `copyRows`: adds each image's dense (rows, width) block of `src` into `rows`
+/// rows of `width` floats, `rowStride` apart, of that image (images `imageStride` apart).
+@inline(__always)
+private func addRows(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, imageStride: Int,
+                     rowStride: Int, rows: Int, width: Int, batch: Int) {
+    var s = src, d = dst
+    if width == 8 {
+        for _ in 0..<batch {
+            var ss = UnsafeRawPointer(s)
+            var dd = UnsafeMutableRawPointer(d)
+            for _ in 0..<rows {
+                let v = dd.loadUnaligned(as: SIMD8<Float>.self) + ss.loadUnaligned(as: SIMD8<Float>.self)
+                dd.storeBytes(of: v, as: SIMD8<Float>.self)
+                ss += 32
+                dd += rowStride &* 4
+            }
+            s += rows &* 8
+            d += imageStride
+        }
+        return
+    }
+    for _ in 0..<batch {
+        var ss = s, dd = d
+        for _ in 0..<rows {
+            addSpan(ss, dd, width)
+            ss += width
+            dd += rowStride
+        }
+        s += rows &* width
+        d += imageStride
     }
 }
 
@@ -240,6 +292,12 @@ public func col2im(_ columns: UnsafePointer<Float>, batch: Int, _ g: ConvGeometr
                 let (owLo, owHi) = validRange(offset: colOffset, stride: g.strideW, size: W, outputs: outW)
                 if owHi <= owLo { continue }
                 let row = columns + ((c * kh + ki) * kw + kj) * ld
+                if g.strideW == 1 && ohLo == 0 && ohHi == outH && owLo == 0 && owHi == outW {
+                    // interior tap: the adjoint of im2col's fast path
+                    addRows(row, into: image + c * plane + rowOffset * W + colOffset, imageStride: C * plane,
+                            rowStride: g.strideH * W, rows: outH, width: outW, batch: batch)
+                    continue
+                }
                 for n in 0..<batch {
                     let dstPlane = image + (n * C + c) * plane
                     let src = row + n * outHW
