@@ -163,9 +163,9 @@ public final class PoolingLayer: Layer {
                     let h0 = max(hs, 0), h1 = min(hs + kH, H)
                     // vectorised windows: [vLo, vHi), in groups of four
                     let vLo = simdLanes > 0 ? min(pW, (pdW + sW - 1) / sW) : pW
-                    var vHi = vLo
-                    while vHi &+ 4 <= pW && (vHi * sW - pdW) + kW - 1 + simdLanes <= W {
-                        let ws0 = vHi * sW - pdW
+                    // four windows from window p on
+                    func group(_ p: Int) {
+                        let ws0 = p * sW - pdW
                         var best = SIMD4<Float>(repeating: -Float.greatestFiniteMagnitude)
                         var arg = SIMD4<Int32>(repeating: -1)
                         for h in h0..<max(h0, h1) {
@@ -179,14 +179,25 @@ public final class PoolingLayer: Layer {
                                 arg.replace(with: laneStep &+ Int32(truncatingIfNeeded: h * W + ws0 + kj), where: gt)
                             }
                         }
-                        let j = ph * pW + vHi
+                        let j = ph * pW + p
                         UnsafeMutableRawPointer(dst + j).storeBytes(of: best, as: SIMD4<Float>.self)
                         if let tm = topMask {
                             for l in 0..<4 { tm[o0 + j + l] = Float(arg[l]) }
                         } else {
                             UnsafeMutableRawPointer(mask + o0 + j).storeBytes(of: arg, as: SIMD4<Int32>.self)
                         }
-                        vHi &+= 4
+                    }
+                    // a group fits when its four windows and its loads stay inside the row
+                    func fits(_ p: Int) -> Bool { p &+ 4 <= pW && (p * sW - pdW) + kW - 1 + simdLanes <= W }
+                    var vHi = vLo
+                    while fits(vHi) { group(vHi); vHi &+= 4 }
+                    // one more group may overlap the last (a window computed twice gets the same
+                    // values), so that only windows no group can hold stay scalar
+                    if vHi > vLo && vHi < pW {
+                        for p in stride(from: vHi - 1, to: vHi - 4, by: -1) where fits(p) {
+                            group(p); vHi = p + 4
+                            break
+                        }
                     }
                     // the other windows (all of them for other strides), one at a time
                     for pw in 0..<pW where pw < vLo || pw >= vHi {
@@ -195,6 +206,17 @@ public final class PoolingLayer: Layer {
                         var best = -Float.greatestFiniteMagnitude
                         var arg = -1
                         var h = h0
+                        if w1 - w0 == 3 {
+                            // three-wide rows (3×3 windows, CIFAR): unrolled selects, no inner loop
+                            while h < h1 {
+                                let r = src + h * W + w0, i = h * W + w0
+                                let a = r[0], b = r[1], c = r[2]
+                                var gt = a > best; best = gt ? a : best; arg = gt ? i : arg
+                                gt = b > best; best = gt ? b : best; arg = gt ? i + 1 : arg
+                                gt = c > best; best = gt ? c : best; arg = gt ? i + 2 : arg
+                                h += 1
+                            }
+                        }
                         while h < h1 {
                             let r = src + h * W
                             var w = w0
@@ -226,8 +248,16 @@ public final class PoolingLayer: Layer {
                         let poolSize = Float(poolH * (we - ws))
                         ws = max(ws, 0); we = min(we, W)
                         var s: Float = 0
-                        for h in hs..<max(hs, he) {
-                            for w in ws..<max(ws, we) { s += src[h * W + w] }
+                        if we - ws == 3 {
+                            // three-wide rows: unrolled, same summation order
+                            for h in hs..<max(hs, he) {
+                                let r = src + h * W + ws
+                                s = s + r[0] + r[1] + r[2]
+                            }
+                        } else {
+                            for h in hs..<max(hs, he) {
+                                for w in ws..<max(ws, we) { s += src[h * W + w] }
+                            }
                         }
                         dst[ph * pW + pw] = s / poolSize
                     }
@@ -283,8 +313,15 @@ public final class PoolingLayer: Layer {
                         var we = min(ws + kernelW, W + padW)
                         let share = g[ph * pW + pw] / Float(poolH * (we - ws))
                         ws = max(ws, 0); we = min(we, W)
-                        for h in hs..<max(hs, he) {
-                            for w in ws..<max(ws, we) { d[h * W + w] += share }
+                        if we - ws == 3 {
+                            for h in hs..<max(hs, he) {
+                                let r = d + h * W + ws
+                                r[0] += share; r[1] += share; r[2] += share
+                            }
+                        } else {
+                            for h in hs..<max(hs, he) {
+                                for w in ws..<max(ws, we) { d[h * W + w] += share }
+                            }
                         }
                     }
                 }
