@@ -379,3 +379,35 @@ struct MPIDistributedTestTests {
         }
     }
 }
+
+/// The communicator's collectives, with buffers split into several MPI calls (as buffers over
+/// Int32.max elements are).
+@Suite(.serialized) struct MPICommunicatorTests {
+    @Test func collectivesGiveTheSameResultInChunks() throws {
+        let k = world.size, r = world.rank, n = 30
+        let saved = Communicator.chunkLimit
+        defer { Communicator.chunkLimit = saved }
+        for limit in [saved, 7] {
+            Communicator.chunkLimit = limit
+            var a = (0..<n).map { Float(r * 100 + $0) }
+            a.withUnsafeMutableBufferPointer { world.allreduceSum($0) }
+            let sumR = Float(k * (k - 1) / 2 * 100)
+            #expect(a == (0..<n).map { Float(k * $0) + sumR }, "allreduce, chunks of \(limit)")
+
+            var b = (0..<n).map { Float(r + $0) }
+            b.withUnsafeMutableBufferPointer { world.reduceSum($0, root: 0) }
+            let expectB = world.isRoot ? (0..<n).map { Float(k * $0 + k * (k - 1) / 2) } : (0..<n).map { Float(r + $0) }
+            #expect(b == expectB, "reduce, chunks of \(limit)")
+
+            var c = (0..<n).map { Float(world.isRoot ? $0 * 3 : -1) }
+            c.withUnsafeMutableBufferPointer { world.bcast($0, root: 0) }
+            #expect(c == (0..<n).map { Float($0 * 3) }, "bcast, chunks of \(limit)")
+        }
+        #expect(world.allgather(UInt64(r * 7)) == (0..<k).map { UInt64($0 * 7) })
+        #expect(world.allreduce([Double(r), -Double(r)], .max) == [Double(k - 1), 0])
+        #expect(world.allreduce(r, .min) == 0)
+        #expect(world.allreduce(r + 1, .sum, timeout: 10) == k * (k + 1) / 2)
+        let text = world.bcast(world.isRoot ? Array("from rank 0".utf8) : [])
+        #expect(String(decoding: text, as: UTF8.self) == "from rank 0")
+    }
+}

@@ -14,7 +14,7 @@ fi
 
 SUITES=(MPIRoundAgreementTests MPIGradientEqualsBigBatchTests MPIModeEquivalenceTests
         MPIShardCoverageTests MPIDistributedTestTests MPIResumeTests MPIAsyncEASGDTests
-        MPIAgreementTests)
+        MPIAgreementTests MPICommunicatorTests)
 
 for np in 2 4; do
   for suite in "${SUITES[@]}"; do
