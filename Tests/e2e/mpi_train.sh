@@ -102,6 +102,20 @@ tiny_solver solver_small.prototxt net_small.prototxt
 CODES=1 mpi too_few_rows 4 train --solver solver_small.prototxt
 check "3 rows for 4 ranks: one message, 4 non-zero exits" printed_once too_few_rows "cannot be split over 4 ranks"
 
+# --- one rank alone cannot read its input (relative list path, different working directory)
+# while the other waits in the collective HDF5 open: the failing rank gives up waiting for the
+# others at the checkpoint (15 s), names itself and ends the job.
+mkdir -p d0 d1
+cp train.txt test.txt d0/ && cp test.txt d1/
+tiny_net net_rel.prototxt train.txt test.txt
+tiny_solver solver_rel.prototxt "$WORK/net_rel.prototxt"
+start=$SECONDS
+timeout 120 mpirun --oversubscribe -np 2 bash -c 'cd "d$OMPI_COMM_WORLD_RANK" && exec "$0" train --solver ../solver_rel.prototxt' "$BIN" >onerank.out 2>onerank.err
+RC=$?; SECS=$((SECONDS - start)); OUT=onerank.out; ERR=onerank.err
+check "only rank 1 lacks its list: 'rank 1: ...' once, job ends non-zero in ${SECS}s (< 30 s)" bash -c "
+  [ $RC -ne 0 ] && [ $RC -ne 124 ] && [ $SECS -lt 30 ] && [ \$(grep -c '^sparknet-mpi: error: ' onerank.err) -eq 1 ] &&
+  grep -q '^sparknet-mpi: error: rank 1: .*train.txt' onerank.err"
+
 # --- ranks started with different flags: named, once
 timeout 120 mpirun --oversubscribe -np 2 bash -c '"$0" train --solver solver.prototxt --tau $((4 + OMPI_COMM_WORLD_RANK))' "$BIN" >mismatch.out 2>mismatch.err
 RC=$?; OUT=mismatch.out; ERR=mismatch.err
