@@ -109,9 +109,10 @@ func checkLossBottoms(_ bottom: [Blob], label: String) throws {
 
 /// The class a label value names (truncated like Caffe's static_cast<int>), nil when it is the
 /// ignore label, or an error naming the layer, the value, the sample and the valid range.
+/// `label` is only built for the error: building it per sample allocated in the training loop.
 @inline(__always)
 func classIndex(_ value: Float, sample: Int, position: Int, inner: Int, classes: Int,
-                ignoreLabel: Int?, label: String) throws -> Int? {
+                ignoreLabel: Int?, label: @autoclosure () -> String) throws -> Int? {
     if value.isFinite && abs(value) < 2e9 {
         let l = Int(value)
         if let ig = ignoreLabel, l == ig { return nil }
@@ -119,5 +120,5 @@ func classIndex(_ value: Float, sample: Int, position: Int, inner: Int, classes:
     }
     let at = inner > 1 ? "sample \(sample), position \(position)" : "sample \(sample)"
     let ignored = ignoreLabel.map { " (or ignore_label \($0))" } ?? ""
-    throw SparkNetError("\(label): label \(value) at \(at) is out of range, expected an integer in [0, \(classes))\(ignored)")
+    throw SparkNetError("\(label()): label \(value) at \(at) is out of range, expected an integer in [0, \(classes))\(ignored)")
 }
