@@ -45,10 +45,13 @@ public struct RoundMetrics: Sendable {
     /// The learning rate of the round's last update.
     public var lr: Double
     public var roundSeconds: Double
-    /// Forward, backward and update (the round minus communication, testing and snapshots).
+    /// Forward, backward and update (the round minus waiting, communication, testing and snapshots).
     public var computeSeconds: Double
-    /// Time in the exchange (weights or gradients), including waiting for slower ranks.
+    /// Time in the exchange itself (weights or gradients), once every rank has arrived.
     public var commSeconds: Double
+    /// Time waiting for the slowest rank to reach the exchange (load imbalance): measured by a
+    /// barrier just before the exchange when metrics are on.
+    public var syncWaitSeconds: Double
     /// Time the train net waited for data that was not prefetched yet.
     public var dataWaitSeconds: Double
     public var testSeconds: Double
@@ -64,7 +67,7 @@ public struct RoundMetrics: Sendable {
         func f(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "null" }
         return "{\"round\": \(round), \"iteration\": \(iteration), \"iterations\": \(iterations), "
             + "\"loss\": \(f(loss)), \"lr\": \(f(lr)), \"round_s\": \(f(roundSeconds)), "
-            + "\"compute_s\": \(f(computeSeconds)), \"comm_s\": \(f(commSeconds)), "
+            + "\"compute_s\": \(f(computeSeconds)), \"comm_s\": \(f(commSeconds)), \"sync_wait_s\": \(f(syncWaitSeconds)), "
             + "\"data_wait_s\": \(f(dataWaitSeconds)), \"test_s\": \(f(testSeconds)), "
             + "\"snapshot_s\": \(f(snapshotSeconds)), \"images_per_s\": \(f(imagesPerSecond)), "
             + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting)}"
@@ -92,6 +95,8 @@ public final class DistributedTrainer {
     private let log: ((String) -> Void)?
     private let maxIter: Int
     private let imagesPerIteration: Int
+    /// Whether rounds are measured (metrics file or `onRound`); decided alike on every rank.
+    private var measuring: Bool { options.metricsPath != nil || onRound != nil }
     private var metricsFile: FileHandle?
     private var finished = false
     private var failure: (rank: Int, iter: Int, mode: String)?
@@ -102,6 +107,7 @@ public final class DistributedTrainer {
     private var roundStart = 0.0
     private var mark = 0.0
     private var commSeconds = 0.0
+    private var syncWaitSeconds = 0.0
     private var testSeconds = 0.0
     private var snapshotSeconds = 0.0
     private var waitAtRoundStart = 0.0
@@ -211,6 +217,7 @@ public final class DistributedTrainer {
         lossCount += 1
         lastRate = s.learningRate
         if options.sync == .gradient {
+            waitForSlowestRank()
             let t0 = now()
             try synchronizer.beforeUpdate(s)
             commSeconds += now() - t0
@@ -225,14 +232,16 @@ public final class DistributedTrainer {
             let expired = now() - roundStart >= limit
             if synchronizer.roundsAreCollective && comm.size > 1 {
                 // Every rank must enter the exchange together: one rank's clock decides for all.
+                // The flag's allreduce also waits for the slowest rank: count it as waiting.
                 let t0 = now()
                 end = comm.allreduce(expired ? 1 : 0, .max) == 1
-                commSeconds += now() - t0
+                syncWaitSeconds += now() - t0
             } else {
                 end = expired
             }
         }
         if end {
+            waitForSlowestRank()
             let t0 = now()
             try synchronizer.endRound(s)
             commSeconds += now() - t0
@@ -253,11 +262,21 @@ public final class DistributedTrainer {
         mark = now()
     }
 
+    /// When measuring a collective exchange, a barrier first, so that `comm_s` is the exchange
+    /// alone and the time the faster ranks wait for the slowest shows as `sync_wait_s`.
+    private func waitForSlowestRank() {
+        guard measuring, synchronizer.roundsAreCollective, comm.size > 1 else { return }
+        let t0 = now()
+        comm.barrier()
+        syncWaitSeconds += now() - t0
+    }
+
     private func resetRound() {
         itersInRound = itersInRound % options.tau
         roundStart = now()
         mark = roundStart
         commSeconds = 0
+        syncWaitSeconds = 0
         testSeconds = 0
         snapshotSeconds = 0
         lossSum = 0
@@ -268,11 +287,11 @@ public final class DistributedTrainer {
     private func finishRound(_ s: Solver) throws {
         round += 1
         // The same decision on every rank: the reductions below are collectives.
-        if onRound != nil || options.metricsPath != nil {
+        if measuring {
             let roundS = now() - roundStart
             let wait = dataWaitSeconds() - waitAtRoundStart
-            let compute = max(0, roundS - commSeconds - testSeconds - snapshotSeconds)
-            var times = [roundS, compute, commSeconds, wait, testSeconds, snapshotSeconds]
+            let compute = max(0, roundS - commSeconds - syncWaitSeconds - testSeconds - snapshotSeconds)
+            var times = [roundS, compute, commSeconds, wait, testSeconds, snapshotSeconds, syncWaitSeconds]
             var sums = [lossCount > 0 ? lossSum / Double(lossCount) : 0, Double(itersInRound * imagesPerIteration)]
             var reporting = 1
             if synchronizer.roundsAreCollective && comm.size > 1 {
@@ -285,7 +304,7 @@ public final class DistributedTrainer {
             let m = RoundMetrics(
                 round: round, iteration: s.iter, iterations: itersInRound,
                 loss: sums[0] / Double(reporting), lr: Double(lastRate),
-                roundSeconds: times[0], computeSeconds: times[1], commSeconds: times[2],
+                roundSeconds: times[0], computeSeconds: times[1], commSeconds: times[2], syncWaitSeconds: times[6],
                 dataWaitSeconds: times[3], testSeconds: times[4], snapshotSeconds: times[5],
                 imagesPerSecond: times[0] > 0 ? sums[1] / times[0] : 0,
                 ranks: comm.size, ranksReporting: reporting)

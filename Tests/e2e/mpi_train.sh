@@ -51,7 +51,7 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["iteration"] for r in rows] == [4, 8, 12, 16, 20], [r["iteration"] for r in rows]
 for r in rows:
-    for k in ("loss", "lr", "compute_s", "comm_s", "data_wait_s", "images_per_s", "round_s"):
+    for k in ("loss", "lr", "compute_s", "comm_s", "sync_wait_s", "data_wait_s", "images_per_s", "round_s"):
         assert k in r and r[k] is not None, (k, r)
     assert r["ranks"] == 2 and r["iterations"] == 4 and r["images_per_s"] > 0 and r["comm_s"] >= 0
 PY
