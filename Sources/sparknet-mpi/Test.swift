@@ -34,16 +34,21 @@ struct Test: ParsableCommand {
 
     func run() throws {
         let seed: UInt64 = 1701
+        let comm = Communicator.world
         let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
         let net = try Net(prototxt: model, phase: .test, context: context)
         for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
             try net.copyTrainedLayers(fromFile: path)
         }
-        Log.info("Running for \(iterations) iterations.")
+        // Each rank scores its own shard: ⌈N/K⌉ of the N batches, so the K ranks together see
+        // the test set once, and the sums are combined below (sample-weighted, as 1 rank).
+        let local = (iterations + comm.size - 1) / comm.size
+        Log.info("Running for \(iterations) iterations" +
+                 (comm.size > 1 ? " (\(local) per rank on \(comm.size) ranks)." : "."))
         var scores: [Double] = []
         var names: [(name: String, weight: Float)] = []
         var loss = 0.0
-        for i in 0..<iterations {
+        for i in 0..<local {
             let batchLoss = try net.forward()
             loss += Double(batchLoss)
             var idx = 0
@@ -62,9 +67,11 @@ struct Test: ParsableCommand {
                 }
             }
         }
-        Log.info("Loss: \(fmt(Float(loss / Double(iterations))))")
-        for (i, score) in scores.enumerated() {
-            let mean = Float(score / Double(iterations))
+        let total = comm.allreduce(scores + [loss, Double(local)], .sum)
+        let batches = total[total.count - 1]
+        Log.info("Loss: \(fmt(Float(total[total.count - 2] / batches)))")
+        for (i, score) in total.dropLast(2).enumerated() {
+            let mean = Float(score / batches)
             let w = names[i].weight
             let lossMsg = w != 0 ? " (* \(fmt(w)) = \(fmt(w * mean)) loss)" : ""
             Log.info("\(names[i].name) = \(fmt(mean))\(lossMsg)")

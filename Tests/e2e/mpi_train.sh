@@ -46,6 +46,11 @@ check "rank 0 wrote the model, rank 1 its state beside it" bash -c "
   [ -f '$WORK/snap/tiny_iter_20.caffemodel' ] && [ -f '$WORK/snap/tiny_iter_20.solverstate' ] &&
   [ -f '$WORK/snap/tiny_iter_10.solverstate.rank1' ] && [ -f '$WORK/snap/tiny_iter_10.solverstate.rank1.sparknet' ] &&
   [ ! -f '$WORK/snap/tiny_iter_20.solverstate.rank0' ]"
+"$BIN" test --model net.prototxt --weights "$WORK/snap/tiny_iter_20.caffemodel" --iterations 4 >"$WORK/t1.out" 2>&1
+mpi test2 2 test --model net.prototxt --weights "$WORK/snap/tiny_iter_20.caffemodel" --iterations 4
+check "test -np 2 (each rank scores its shard) equals test on 1 rank" bash -c "
+  a=\$(grep -E '\] (accuracy|loss) = ' '$WORK/t1.out' | sed 's/.*\] //'); b=\$(grep -E '\] (accuracy|loss) = ' '$OUT' | sed 's/.*\] //');
+  [ $RC -eq 0 ] && [ \$(echo \"\$a\" | wc -l) -eq 2 ] && [ \"\$a\" = \"\$b\" ]"
 check "metrics: one JSON line per round with C, S, data wait and images/s" "$PY" - "$WORK/m.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
