@@ -81,7 +81,7 @@ public final class ModelAverage: Synchronizer {
 
     public func endRound(_ solver: Solver) throws {
         guard comm.size > 1 else { return }
-        for buffer in [solver.net.weights] + (averageHistory ? solver.historyArenas : []) {
+        for buffer in averagedBuffers(solver, withHistory: averageHistory) {
             comm.allreduceSum(buffer)
             scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!)
         }
@@ -104,7 +104,7 @@ public final class MasterAverage: Synchronizer {
 
     public func endRound(_ solver: Solver) throws {
         guard comm.size > 1 else { return }
-        for buffer in [solver.net.weights] + (averageHistory ? solver.historyArenas : []) {
+        for buffer in averagedBuffers(solver, withHistory: averageHistory) {
             comm.reduceSum(buffer, root: 0)
             if comm.isRoot { scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!) }
             comm.bcast(buffer, root: 0)
@@ -183,4 +183,10 @@ public final class ElasticAverage: Synchronizer {
     }
 
     public func copyCenter() -> [Float]? { hasCenter ? x : nil }
+}
+
+/// The buffers a model average exchanges: the weight arena, plus the solver history when
+/// `--average-history` asks for it.
+func averagedBuffers(_ solver: Solver, withHistory: Bool) -> [UnsafeMutableBufferPointer<Float>] {
+    [solver.net.weights] + (withHistory ? solver.historyArenas : [])
 }

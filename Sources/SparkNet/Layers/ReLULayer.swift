@@ -3,14 +3,7 @@ import Foundation
 
 /// Caffe's ReLU layer: y = max(x, 0) + negative_slope · min(x, 0). In place allowed: backward
 /// reads the sign from the bottom data, which in place is the top data (same sign for slope ≥ 0).
-public final class ReLULayer: Layer {
-    override public var exactBottoms: Int? { 1 }
-    override public var exactTops: Int? { 1 }
-
-    override public func reshape(bottom: [Blob], top: [Blob]) throws {
-        top[0].reshapeLike(bottom[0])
-    }
-
+public final class ReLULayer: NeuronLayer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let n = bottom[0].count, x = bottom[0].data, y = top[0].data
         let slope = param.reluParam.negativeSlope

@@ -3,14 +3,7 @@ import Foundation
 
 /// Caffe's Sigmoid layer: y = 1 / (1 + e^−x), computed as 0.5·tanh(0.5x) + 0.5 (no overflow).
 /// Backward uses only the top data (dy·y·(1−y)), so in place is allowed.
-public final class SigmoidLayer: Layer {
-    override public var exactBottoms: Int? { 1 }
-    override public var exactTops: Int? { 1 }
-
-    override public func reshape(bottom: [Blob], top: [Blob]) throws {
-        top[0].reshapeLike(bottom[0])
-    }
-
+public final class SigmoidLayer: NeuronLayer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let n = bottom[0].count, x = bottom[0].data, y = top[0].data
         for i in 0..<n { y[i] = 0.5 * tanhf(0.5 * x[i]) + 0.5 }

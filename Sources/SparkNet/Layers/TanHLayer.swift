@@ -3,14 +3,7 @@ import Foundation
 
 /// Caffe's TanH layer: y = tanh(x). Backward uses only the top data (dy·(1−y²)), so in place is
 /// allowed.
-public final class TanHLayer: Layer {
-    override public var exactBottoms: Int? { 1 }
-    override public var exactTops: Int? { 1 }
-
-    override public func reshape(bottom: [Blob], top: [Blob]) throws {
-        top[0].reshapeLike(bottom[0])
-    }
-
+public final class TanHLayer: NeuronLayer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let n = bottom[0].count, x = bottom[0].data, y = top[0].data
         for i in 0..<n { y[i] = tanhf(x[i]) }
