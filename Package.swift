@@ -18,12 +18,17 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // AVX2/FMA implicit-GEMM convolution kernels (runtime-dispatched; -O3 also in debug
+        // builds so that tests and debug binaries train at a usable speed).
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3"])]),
         .target(
             name: "CaffeProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(
             name: "SparkNet",
-            dependencies: ["CBLAS", "CaffeProto",
+            dependencies: ["CBLAS", "CKernels", "CaffeProto",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(

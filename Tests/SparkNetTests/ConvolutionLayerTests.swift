@@ -70,6 +70,15 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
                shape: [2, 2, 5, 7], m: 2, group: 1, kh: 3, kw: 2, ph: 2, pw: 0, sh: 1, sw: 3),
         Config(name: "per-axis lists + dilation + group", convParam: "num_output: 4 kernel_size: 2 kernel_size: 3 pad: 1 pad: 2 stride: 2 stride: 1 dilation: 1 dilation: 2 group: 2",
                shape: [2, 2, 6, 6], m: 4, group: 2, kh: 2, kw: 3, ph: 1, pw: 2, sh: 2, sw: 1, dh: 1, dw: 2),
+        // same-size convolutions: the input gradient is a convolution of the padded top gradient
+        Config(name: "same pad", convParam: "num_output: 4 kernel_size: 3 pad: 1",
+               shape: [2, 3, 6, 5], m: 4, group: 1, kh: 3, kw: 3, ph: 1, pw: 1),
+        Config(name: "same pad + dilation + group", convParam: "num_output: 4 kernel_size: 3 pad: 2 dilation: 2 group: 2",
+               shape: [2, 4, 7, 6], m: 4, group: 2, kh: 3, kw: 3, ph: 2, pw: 2, dh: 2, dw: 2),
+        Config(name: "same pad rect", convParam: "num_output: 3 kernel_h: 5 kernel_w: 3 pad_h: 2 pad_w: 1",
+               shape: [2, 2, 6, 7], m: 3, group: 1, kh: 5, kw: 3, ph: 2, pw: 1),
+        Config(name: "1x1 no bias", convParam: "num_output: 3 kernel_size: 1 bias_term: false",
+               shape: [2, 5, 4, 3], m: 3, group: 1, kh: 1, kw: 1, bias: false),
     ]
 
     private func makeLayer(_ c: Config, extra: String = "") throws -> Layer {
@@ -104,6 +113,48 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         let r = try GradientChecker().check(layer, bottom: [x], top: [Blob()])
         #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
         #expect(r.probed > x.count / 2)
+    }
+
+    /// The implicit-GEMM kernels (AVX2) and im2col + sgemm agree on CIFAR- and LeNet-sized
+    /// shapes, forward and backward (both input-gradient routes), up to summation order.
+    @Test(arguments: [
+        ("num_output: 32 kernel_size: 5 pad: 2", [3, 32, 16, 16]),    // CIFAR conv2
+        ("num_output: 20 kernel_size: 5", [3, 1, 28, 28]),            // LeNet conv1
+        ("num_output: 50 kernel_size: 5", [3, 20, 12, 12]),           // LeNet conv2: col2im route
+        ("num_output: 6 kernel_size: 3 pad: 1 stride: 2 group: 2", [2, 4, 9, 11]),
+        ("num_output: 7 kernel_size: 3 pad: 1", [2, 3, 5, 21]),        // partial 16-position panels
+        ("num_output: 6 kernel_size: 3 pad: 1 group: 2", [2, 4, 5, 16]),
+        ("num_output: 5 kernel_size: 3 pad: 2 dilation: 2 bias_term: false", [2, 3, 6, 8]),
+        ("num_output: 3 kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1", [40, 2, 9, 8]),  // several image chunks
+    ])
+    func implicitGEMMMatchesIm2col(_ convParam: String, _ shape: [Int]) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        var results: [[[Float]]] = []
+        for implicit in [true, false] {
+            let layer = try Fixtures.layer("""
+            name: "conv" type: "Convolution"
+            convolution_param { \(convParam)
+              weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "gaussian" std: 0.5 } }
+            """) as! ConvolutionLayer
+            layer.usesImplicitGEMM = implicit
+            let x = Fixtures.gaussianBlob(shape, seed: 41)
+            let top = Blob()
+            try layer.setUpAndReshape(bottom: [x], top: [top])
+            for (i, b) in layer.blobs.enumerated() {
+                b.setData(Fixtures.gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
+            }
+            try layer.forward(bottom: [x], top: [top])
+            top.setDiff(Fixtures.gaussianBlob(top.shape, seed: 43).dataArray)
+            for b in layer.blobs { b.zeroDiff() }
+            layer.backward(top: [top], propagateDown: [true], bottom: [x])
+            results.append([top.dataArray, x.diffArray, layer.blobs[0].diffArray])
+        }
+        for (a, b) in zip(results[0], results[1]) {
+            #expect(a.count == b.count)
+            let scale = max(1, b.map { abs($0) }.max() ?? 1)
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * scale, "max difference \(worst) (scale \(scale))")
+        }
     }
 
     @Test func handComputedValues() throws {

@@ -1,3 +1,4 @@
+import CKernels
 import CaffeProto
 
 /// Caffe's Convolution layer for two spatial axes: `y = W ∗ x + b`, with zero padding, stride,
@@ -12,7 +13,18 @@ import CaffeProto
 /// one): measured on LeNet and CIFAR-10 quick, sgemm runs as fast or faster on an L2-sized
 /// column block than on the whole batch's, and the workspace stays small (the memory target).
 /// The result (M, chunk·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
+///
+/// On CPUs with AVX2/FMA the forward pass, and the input gradient of stride-1 "same-size"
+/// convolutions, skip the column matrix altogether: `ck_conv2d` (Sources/CKernels) packs the
+/// taps straight from the (padded) image and writes each output plane with its bias. The input
+/// gradient is then the convolution of the padded top gradient with the flipped, transposed
+/// kernel (no col2im). The weight gradient keeps im2col + sgemm. docs/performance.md has the
+/// measurements behind this split.
 public final class ConvolutionLayer: Layer {
+    /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels.
+    public static let kernelsAvailable = ck_available() != 0
+    /// Whether this layer uses them (tests turn it off to check both paths against each other).
+    public var usesImplicitGEMM = ConvolutionLayer.kernelsAvailable
     override public var minBottoms: Int? { 1 }
     override public var minTops: Int? { 1 }
     override public var equalBottomTopCount: Bool { true }
@@ -34,6 +46,19 @@ public final class ConvolutionLayer: Layer {
 
     /// Floats of one chunk's column matrix (about one core's L2 cache).
     static let columnBudget = 1 << 18
+
+    /// Input gradient as a convolution of the top gradient (padded by `transposedPad`), when
+    /// stride is 1 and that convolution does not work much on zeros (the unpadded LeNet case
+    /// would do 2.25× the work: there col2im stays).
+    private var implicitBackward = false
+    private var transposedPad = (h: 0, w: 0)
+    /// Weight gradient read straight from the images (column stride 1, outW a multiple of 8),
+    /// `weightGradChunk` padded images at a time.
+    private var implicitWeightGrad = false
+    private var weightGradChunk = 1
+    /// Floats of the kernels' scratch: a padded input image (forward), a padded top-gradient
+    /// image (input gradient) or a chunk of padded images (weight gradient).
+    private var implicitScratch = 0
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
     private var columnCount: Int { geometry.columnCount(batch: chunk) }
@@ -134,10 +159,23 @@ public final class ConvolutionLayer: Layer {
         } else {
             padded = nil
         }
-        context.workspace.reserve(columnCount + outputCount + paddedCount)
+        let g = geometry
+        let ptH = (g.kernelH - 1) * g.dilationH - g.padH, ptW = (g.kernelW - 1) * g.dilationW - g.padW
+        transposedPad = (ptH, ptW)
+        implicitBackward = g.strideH == 1 && g.strideW == 1 && ptH >= 0 && ptW >= 0
+            && 5 * g.height * g.width <= 6 * g.outputSpatial
+        implicitWeightGrad = g.strideW == 1 && outW % 8 == 0
+        let inputImage = (padded ?? g).channels * (padded ?? g).height * (padded ?? g).width
+        weightGradChunk = max(1, min(num, Self.columnBudget / max(1, inputImage)))
+        let gradImage = numOutput * (outH + 2 * ptH) * (outW + 2 * ptW)
+        implicitScratch = max(inputImage, implicitBackward ? gradImage : 0,
+                              implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
+        context.workspace.reserve(max(columnCount + outputCount + paddedCount,
+                                      2 * numOutput * kernelDim + implicitScratch))
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        if usesImplicitGEMM { forwardImplicit(bottom: bottom, top: top); return }
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
         let HW = geometry.outputSpatial
         let imageSize = geometry.channels * geometry.height * geometry.width
@@ -184,7 +222,10 @@ public final class ConvolutionLayer: Layer {
             let needX = propagateDown[i]
             if !(needW || needB || needX) { continue }
             let dy = t.diff                       // (N, M, HW)
-            if needB {
+            // The kernels' weight gradient also sums the bias gradient.
+            let kernelW = needW && implicitWeightGrad && usesImplicitGEMM
+            if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
+            if needB && !kernelW {
                 // db[m] += Σ_n Σ_p dy[n, m, p]   (per image, in Caffe's order)
                 let db = blobs[1].diff
                 for n in 0..<num {
@@ -196,7 +237,13 @@ public final class ConvolutionLayer: Layer {
                     }
                 }
             }
-            if !(needW || needX) { continue }
+            let colNeedW = needW && !kernelW
+            var colNeedX = needX
+            if needX && implicitBackward && usesImplicitGEMM {
+                backwardInputImplicit(dy: dy, dx: b.diff)
+                colNeedX = false
+            }
+            if !(colNeedW || colNeedX) { continue }
             for n0 in stride(from: 0, to: num, by: chunk) {
                 let nb = min(chunk, num - n0)
                 let cols = nb * HW
@@ -206,7 +253,7 @@ public final class ConvolutionLayer: Layer {
                         (dOut + m * cols + n * HW).update(from: dy + ((n0 + n) * M + m) * HW, count: HW)
                     }
                 }
-                if needW {
+                if colNeedW {
                     // columns are recomputed (cheap: an L2-sized chunk); keeping forward's would
                     // cost a batch-sized buffer per layer
                     unroll(b.data + n0 * imageSize, batch: nb, col, scratch: scratch)
@@ -216,7 +263,7 @@ public final class ConvolutionLayer: Layer {
                         gemm(false, true, Mg, Kg, cols, 1, dOut + g * Mg * cols, col + g * Kg * cols, 1, dw + g * Mg * Kg)
                     }
                 }
-                if needX {
+                if colNeedX {
                     let w = blobs[0].data
                     for g in 0..<G {
                         // dcol_g (Kg, nb·HW) = W_gᵀ (Kg, Mg) · dOut_g (Mg, nb·HW)
@@ -228,24 +275,113 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
+    /// y (N, M, outH, outW) = W ∗ x + b, one image and group at a time through `ck_conv2d`.
+    private func forwardImplicit(bottom: [Blob], top: [Blob]) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let g = geometry, src = padded ?? g
+        let Cg = g.channels / G, HW = g.outputSpatial
+        let planeIn = src.height * src.width
+        let imageSize = g.channels * g.height * g.width
+        let ws = context.workspace.buffer(2 * M * Kg + implicitScratch)
+        let packedW = ws                          // (G, Mg, Kg) in the kernel's row-block layout
+        let xpad = ws + 2 * M * Kg                // (C, H + 2·padH, W + 2·padW)
+        let w = blobs[0].data                     // (G, Mg, Kg)
+        for gi in 0..<G { ck_pack_a(w + gi * Mg * Kg, Int32(Mg), Int32(Kg), Kg, packedW + gi * Mg * Kg) }
+        let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
+        for (b, t) in zip(bottom, top) {
+            for n in 0..<num {
+                var x = UnsafePointer(b.data + n * imageSize)
+                if padded != nil {
+                    pad(x, planes: g.channels, height: g.height, width: g.width, padH: g.padH, padW: g.padW, into: xpad)
+                    x = UnsafePointer(xpad)
+                }
+                for gi in 0..<G {
+                    _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Mg), Int32(Cg), x + gi * Cg * planeIn,
+                                  Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
+                                  Int32(g.strideH), Int32(g.strideW), Int32(g.dilationH), Int32(g.dilationW),
+                                  t.data + (n * M + gi * Mg) * HW, Int32(g.outputH), Int32(g.outputW),
+                                  bias.map { $0 + gi * Mg }, 0)
+                }
+            }
+        }
+    }
+
+    /// dW (G, Mg, Kg) += Σ_n dy_n · columns(x_n)ᵀ and db (M) += Σ dy, per group, a chunk of
+    /// (padded) images at a time.
+    private func weightGradImplicit(x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                    db: UnsafeMutablePointer<Float>?) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let g = geometry, src = padded ?? g
+        let Cg = g.channels / G, outH = g.outputH, outW = g.outputW, HW = g.outputSpatial
+        let planeIn = src.height * src.width, imageIn = g.channels * planeIn
+        let imageSize = g.channels * g.height * g.width
+        let xpad = context.workspace.buffer(2 * M * Kg + implicitScratch) + 2 * M * Kg
+        let dw = blobs[0].diff
+        for n0 in stride(from: 0, to: num, by: weightGradChunk) {
+            let nb = min(weightGradChunk, num - n0)
+            var xs = x + n0 * imageSize
+            if padded != nil {
+                pad(xs, planes: nb * g.channels, height: g.height, width: g.width, padH: g.padH, padW: g.padW,
+                    into: xpad)
+                xs = UnsafePointer(xpad)
+            }
+            for gi in 0..<G {
+                _ = ck_conv2d_weight_grad(Int32(Mg), Int32(Cg), xs + gi * Cg * planeIn, imageIn,
+                                          Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
+                                          Int32(g.strideH), Int32(g.dilationH), Int32(g.dilationW),
+                                          dy + n0 * M * HW + gi * Mg * HW, M * HW, Int32(outH), Int32(outW),
+                                          Int32(nb), dw + gi * Mg * Kg, Kg, db.map { $0 + gi * Mg })
+            }
+        }
+    }
+
+    /// dx (N, C, H, W) = dy padded by (kh−1)·dh − padH (and w) ∗ W', stride 1, where
+    /// W'[c, m, i, j] = W[m, c, kh−1−i, kw−1−j] per group: the adjoint of the stride-1 forward.
+    private func backwardInputImplicit(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let g = geometry, kh = g.kernelH, kw = g.kernelW, taps = kh * kw
+        let Cg = g.channels / G, outH = g.outputH, outW = g.outputW
+        let Hq = outH + 2 * transposedPad.h, Wq = outW + 2 * transposedPad.w
+        let ws = context.workspace.buffer(2 * M * Kg + implicitScratch)
+        let flipped = ws                          // (G, Cg, Mg·kh·kw)
+        let packedW = ws + M * Kg
+        let dypad = ws + 2 * M * Kg               // (M, Hq, Wq)
+        let w = UnsafePointer(blobs[0].data)      // (G, Mg, Cg, kh, kw)
+        for gi in 0..<G {
+            let wg = w + gi * Mg * Kg, fg = flipped + gi * Mg * Kg
+            for c in 0..<Cg {
+                for m in 0..<Mg {
+                    let src = wg + (m * Cg + c) * taps, dst = fg + (c * Mg + m) * taps
+                    for t in 0..<taps { dst[t] = src[taps - 1 - t] }
+                }
+            }
+            ck_pack_a(fg, Int32(Cg), Int32(Mg * taps), Mg * taps, packedW + gi * Mg * Kg)
+        }
+        let imageIn = g.channels * g.height * g.width, imageOut = M * outH * outW
+        let unpadded = transposedPad == (0, 0)
+        for n in 0..<num {
+            var src = dy + n * imageOut
+            if !unpadded {
+                pad(src, planes: M, height: outH, width: outW, padH: transposedPad.h, padW: transposedPad.w,
+                    into: dypad)
+                src = UnsafePointer(dypad)
+            }
+            for gi in 0..<G {
+                _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Cg), Int32(Mg), src + gi * Mg * Hq * Wq,
+                              Int32(Hq), Int32(Wq), Int32(kh), Int32(kw), 1, 1,
+                              Int32(g.dilationH), Int32(g.dilationW),
+                              dx + n * imageIn + gi * Cg * g.height * g.width,
+                              Int32(g.height), Int32(g.width), nil, 0)
+            }
+        }
+    }
+
     /// im2col of `batch` images (batch, C, H, W), through the padded scratch when padded.
     private func unroll(_ x: UnsafePointer<Float>, batch nb: Int, _ col: UnsafeMutablePointer<Float>,
                         scratch: UnsafeMutablePointer<Float>) {
         guard let pg = padded else { im2col(x, batch: nb, geometry, col); return }
         let H = geometry.height, W = geometry.width, pH = geometry.padH, pW = geometry.padW
-        let Wp = pg.width
-        // scratch (nb·C, H + 2pH, W + 2pW) = x with a zero border
-        for plane in 0..<(nb * geometry.channels) {
-            let src = x + plane * H * W
-            let dst = scratch + plane * pg.height * Wp
-            setAll(pH * Wp, 0, dst)
-            for h in 0..<H {
-                let row = dst + (pH + h) * Wp
-                for j in 0..<pW { row[j] = 0; row[pW + W + j] = 0 }
-                (row + pW).update(from: src + h * W, count: W)
-            }
-            setAll(pH * Wp, 0, dst + (pH + H) * Wp)
-        }
+        pad(x, planes: nb * geometry.channels, height: H, width: W, padH: pH, padW: pW, into: scratch)
         im2col(scratch, batch: nb, pg, col)
     }
 
@@ -262,6 +398,23 @@ public final class ConvolutionLayer: Layer {
             let dst = dx + plane * H * W
             for h in 0..<H { (dst + h * W).update(from: src + h * Wp, count: W) }
         }
+    }
+}
+
+/// out (planes, H + 2·padH, W + 2·padW) = x (planes, H, W) with a zero border.
+private func pad(_ x: UnsafePointer<Float>, planes: Int, height H: Int, width W: Int, padH pH: Int, padW pW: Int,
+                 into out: UnsafeMutablePointer<Float>) {
+    let Wp = W + 2 * pW, Hp = H + 2 * pH
+    for plane in 0..<planes {
+        let src = x + plane * H * W
+        let dst = out + plane * Hp * Wp
+        setAll(pH * Wp, 0, dst)
+        for h in 0..<H {
+            let row = dst + (pH + h) * Wp
+            for j in 0..<pW { row[j] = 0; row[pW + W + j] = 0 }
+            (row + pW).update(from: src + h * W, count: W)
+        }
+        setAll(pH * Wp, 0, dst + (pH + H) * Wp)
     }
 }
 

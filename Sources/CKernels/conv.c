@@ -1,0 +1,345 @@
+// Implicit-GEMM convolution on AVX2/FMA (see include/ckernels.h).
+//
+// The product y (M, P) = A (M, K) · B (K, P), with B = im2col(x) and P = outH·outW, is computed
+// BLIS-style: B is packed 16 positions × KC taps at a time (16 KB, stays in L1) straight from the
+// image; A is packed once per call into blocks of up to 6 rows (k-major); a 6×16 micro-kernel keeps
+// its tile in 12 ymm accumulators. Row blocks are balanced (M = 32 → 6,6,5,5,5,5) so every block
+// keeps at least 8 accumulators busy, which hides the FMA latency.
+#include "ckernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CK_TARGET __attribute__((target("avx2,fma")))
+#define NR 16        // positions per panel: two ymm vectors
+#define KC 256       // taps per packed panel: 256·16 floats = 16 KB
+#define MR_MAX 6
+
+int ck_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int ck_available_cached(void) {
+    static int available = -1;
+    if (available < 0) available = ck_available();
+    return available;
+}
+
+// Row blocks: nb = ⌈M/6⌉ blocks; the first M mod nb get one row more.
+static inline int block_count(int m) { return (m + MR_MAX - 1) / MR_MAX; }
+static inline void block_rows(int m, int b, int *r0, int *mr) {
+    int nb = block_count(m), base = m / nb, extra = m % nb;
+    *mr = base + (b < extra ? 1 : 0);
+    *r0 = b * base + (b < extra ? b : extra);
+}
+
+void ck_pack_a(const float *a, int m, int k, long lda, float *packed) {
+    int nb = block_count(m);
+    for (int b = 0; b < nb; b++) {
+        int r0, mr;
+        block_rows(m, b, &r0, &mr);
+        float *dst = packed + (long)r0 * k;   // (k, mr)
+        for (int i = 0; i < mr; i++) {
+            const float *src = a + (long)(r0 + i) * lda;
+            for (int kk = 0; kk < k; kk++) dst[(long)kk * mr + i] = src[kk];
+        }
+    }
+}
+
+// lanes [0, n) set, n in 0…8
+static const int mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+CK_TARGET static inline __m256i lane_mask(int n) {
+    return _mm256_loadu_si256((const __m256i *)(mask_table + 8 - n));
+}
+
+// The micro-kernel: C (MR, ncols ≤ 16, row stride ldc) = [C or bias or 0] + Apanel (kc, MR)ᵀ ·
+// Bpanel (kc, 16). `init`: 0 starts from the bias (or 0), 1 from C.
+#define KERNEL(MR)                                                                              \
+    CK_TARGET static void kernel_##MR(int kc, const float *restrict pa, const float *restrict pb, \
+                                      float *c, long ldc, int init, const float *bias,         \
+                                      int ncols) {                                             \
+        __m256 lo[MR], hi[MR];                                                                 \
+        __m256i m0 = lane_mask(ncols >= 8 ? 8 : ncols);                                        \
+        __m256i m1 = lane_mask(ncols >= 16 ? 8 : (ncols > 8 ? ncols - 8 : 0));                 \
+        int full = ncols == NR;                                                                \
+        for (int i = 0; i < MR; i++) {                                                         \
+            if (init) {                                                                        \
+                const float *ci = c + i * ldc;                                                 \
+                lo[i] = full ? _mm256_loadu_ps(ci) : _mm256_maskload_ps(ci, m0);               \
+                hi[i] = full ? _mm256_loadu_ps(ci + 8) : _mm256_maskload_ps(ci + 8, m1);       \
+            } else {                                                                           \
+                lo[i] = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();                  \
+                hi[i] = lo[i];                                                                 \
+            }                                                                                  \
+        }                                                                                      \
+        for (int k = 0; k < kc; k++) {                                                         \
+            __m256 b0 = _mm256_load_ps(pb + k * NR);                                           \
+            __m256 b1 = _mm256_load_ps(pb + k * NR + 8);                                       \
+            for (int i = 0; i < MR; i++) {                                                     \
+                __m256 ai = _mm256_broadcast_ss(pa + k * MR + i);                              \
+                lo[i] = _mm256_fmadd_ps(ai, b0, lo[i]);                                        \
+                hi[i] = _mm256_fmadd_ps(ai, b1, hi[i]);                                        \
+            }                                                                                  \
+        }                                                                                      \
+        for (int i = 0; i < MR; i++) {                                                         \
+            float *ci = c + i * ldc;                                                           \
+            if (full) {                                                                        \
+                _mm256_storeu_ps(ci, lo[i]);                                                   \
+                _mm256_storeu_ps(ci + 8, hi[i]);                                               \
+            } else {                                                                           \
+                _mm256_maskstore_ps(ci, m0, lo[i]);                                            \
+                _mm256_maskstore_ps(ci + 8, m1, hi[i]);                                        \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+KERNEL(1)
+KERNEL(2)
+KERNEL(3)
+KERNEL(4)
+KERNEL(5)
+KERNEL(6)
+
+typedef void (*kernel_fn)(int, const float *, const float *, float *, long, int, const float *, int);
+static const kernel_fn kernels[MR_MAX + 1] = {0, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6};
+
+// A panel's 16 positions as contiguous pieces of the image: lanes [lane, lane + len) read
+// x[tap + offset …], len ≤ 8. A row of positions (stride 1) gives pieces of 8.
+typedef struct {
+    int count;
+    int lane[NR];
+    int len[NR];
+    long offset[NR];
+} pieces_t;
+
+static void panel_pieces(int j0, int nj, int out_w, int sh, int sw, int w, pieces_t *p) {
+    p->count = 0;
+    int jj = 0;
+    while (jj < nj) {
+        int j = j0 + jj, oh = j / out_w, ow = j % out_w;
+        long off = (long)oh * sh * w + (long)ow * sw;
+        // a piece runs along the output row while the input is contiguous (stride 1), ≤ 8 lanes
+        int len = 1;
+        if (sw == 1) {
+            int room = out_w - ow;
+            len = nj - jj < room ? nj - jj : room;
+            if (len > 8) len = 8;
+        }
+        p->lane[p->count] = jj;
+        p->len[p->count] = len;
+        p->offset[p->count] = off;
+        p->count++;
+        jj += len;
+    }
+}
+
+// Bpanel (kc, 16) for taps [k0, k0 + kc) of the positions described by `p` (lanes ≥ nj are 0).
+CK_TARGET static void pack_b(const float *x, int h, int w, int kh, int kw, int dh, int dw,
+                             int k0, int kc, const pieces_t *p, int nj, float *restrict pb) {
+    int taps = kh * kw;
+    int c = k0 / taps, rem = k0 % taps, i = rem / kw, j = rem % kw;
+    long plane = (long)h * w;
+    // two full pieces of 8 (a row of ≥ 16 positions, or two rows of 8): the common case
+    int two8 = p->count == 2 && p->len[0] == 8 && p->len[1] == 8;
+    long o0 = p->offset[0], o1 = p->count > 1 ? p->offset[1] : 0;
+    for (int kk = 0; kk < kc; kk++) {
+        const float *src = x + c * plane + (long)i * dh * w + (long)j * dw;
+        float *d = pb + kk * NR;
+        if (two8) {
+            _mm256_store_ps(d, _mm256_loadu_ps(src + o0));
+            _mm256_store_ps(d + 8, _mm256_loadu_ps(src + o1));
+        } else {
+            // Full 8-lane stores: a piece's extra lanes are overwritten by the pieces after it
+            // (in lane order) or land in the next tap's row or the slack; masked stores are slow.
+            for (int q = 0; q < p->count; q++) {
+                int len = p->len[q];
+                const float *s = src + p->offset[q];
+                __m256 v = len == 8 ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, lane_mask(len));
+                _mm256_storeu_ps(d + p->lane[q], v);
+            }
+        }
+        if (++j == kw) { j = 0; if (++i == kh) { i = 0; c++; } }
+    }
+    if (nj < NR) {
+        // lanes ≥ nj are zero (the pieces' spill may have written there)
+        for (int kk = 0; kk < kc; kk++) memset(pb + kk * NR + nj, 0, sizeof(float) * (size_t)(NR - nj));
+    }
+}
+
+CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const float *x, int h, int w,
+                                  int kh, int kw, int sh, int sw, int dh, int dw,
+                                  float *y, int out_h, int out_w, const float *bias, int accumulate) {
+    _Alignas(64) float pb[KC * NR + 8];   // + 8: the last piece's spill
+    int k = ch * kh * kw;
+    long positions = (long)out_h * out_w;
+    int nb = block_count(m);
+    int kstep = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   // balanced chunks ≤ KC
+    pieces_t pieces;
+    for (long j0 = 0; j0 < positions; j0 += NR) {
+        int nj = positions - j0 < NR ? (int)(positions - j0) : NR;
+        panel_pieces((int)j0, nj, out_w, sh, sw, w, &pieces);
+        for (int k0 = 0; k0 < k; k0 += kstep) {
+            int kc = k - k0 < kstep ? k - k0 : kstep;
+            pack_b(x, h, w, kh, kw, dh, dw, k0, kc, &pieces, nj, pb);
+            int init = accumulate || k0 > 0;
+            for (int b = 0; b < nb; b++) {
+                int r0, mr;
+                block_rows(m, b, &r0, &mr);
+                kernels[mr](kc, packed_a + (long)r0 * k + (long)k0 * mr, pb,
+                            y + r0 * positions + j0, positions, init, bias ? bias + r0 : 0, nj);
+            }
+        }
+    }
+}
+
+// ---- weight gradient -------------------------------------------------------------------------
+//
+// dW[m][k] = Σ_n Σ_(oh, ow) dY_n[m][oh][ow] · x_n[tap_k + oh·sh·W + ow]: both factors are
+// contiguous along ow when the column stride is 1, so the kernel reads them in place (no im2col,
+// no packing), keeps 4 rows × 3 taps of 8-lane partial sums in registers over a chunk of images,
+// and reduces each to a scalar once per chunk.
+#define WG_MR 4
+#define WG_NK 3
+
+CK_TARGET static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#define WGRAD(MR, NK)                                                                              \
+    CK_TARGET static void wgrad_##MR##x##NK(const float *dy, long plane, const float *x,           \
+                                              const long *off, const int *vx, const int *vd,      \
+                                              int vectors, float *dw, long ldw) {                 \
+        __m256 acc[MR][NK];                                                                      \
+        for (int i = 0; i < MR; i++)                                                             \
+            for (int j = 0; j < NK; j++) acc[i][j] = _mm256_setzero_ps();                        \
+        const float *xs[NK];                                                                     \
+        for (int j = 0; j < NK; j++) xs[j] = x + off[j];                                         \
+        for (int v = 0; v < vectors; v++) {                                                      \
+            __m256 xv[NK];                                                                       \
+            for (int j = 0; j < NK; j++) xv[j] = _mm256_loadu_ps(xs[j] + vx[v]);                 \
+            const float *d = dy + vd[v];                                                         \
+            for (int i = 0; i < MR; i++) {                                                       \
+                __m256 di = _mm256_loadu_ps(d + i * plane);                                      \
+                for (int j = 0; j < NK; j++) acc[i][j] = _mm256_fmadd_ps(di, xv[j], acc[i][j]);   \
+            }                                                                                    \
+        }                                                                                        \
+        for (int i = 0; i < MR; i++)                                                             \
+            for (int j = 0; j < NK; j++) dw[i * ldw + j] += hsum(acc[i][j]);                     \
+    }
+
+WGRAD(1, 1) WGRAD(1, 2) WGRAD(1, 3)
+WGRAD(2, 1) WGRAD(2, 2) WGRAD(2, 3)
+WGRAD(3, 1) WGRAD(3, 2) WGRAD(3, 3)
+WGRAD(4, 1) WGRAD(4, 2) WGRAD(4, 3)
+
+typedef void (*wgrad_fn)(const float *, long, const float *, const long *, const int *, const int *,
+                         int, float *, long);
+static const wgrad_fn wgrads[WG_MR][WG_NK] = {
+    {wgrad_1x1, wgrad_1x2, wgrad_1x3}, {wgrad_2x1, wgrad_2x2, wgrad_2x3},
+    {wgrad_3x1, wgrad_3x2, wgrad_3x3}, {wgrad_4x1, wgrad_4x2, wgrad_4x3}};
+
+CK_TARGET static void bias_grad(const float *dy, long dy_image, long plane, int m, int images, float *db) {
+    for (int i = 0; i < m; i++) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        float tail = 0;
+        for (int n = 0; n < images; n++) {
+            const float *d = dy + n * dy_image + i * plane;
+            long p = 0;
+            for (; p + 16 <= plane; p += 16) {
+                a0 = _mm256_add_ps(a0, _mm256_loadu_ps(d + p));
+                a1 = _mm256_add_ps(a1, _mm256_loadu_ps(d + p + 8));
+            }
+            for (; p < plane; p++) tail += d[p];
+        }
+        db[i] += hsum(_mm256_add_ps(a0, a1)) + tail;
+    }
+}
+
+int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int w,
+                          int kh, int kw, int sh, int dh, int dw,
+                          const float *dy, long dy_image, int out_h, int out_w, int images,
+                          float *dweights, long ldw, float *dbias) {
+    if (!ck_available_cached() || out_w % 8 != 0) return -1;
+    long plane = (long)out_h * out_w, row = (long)sh * w, hw = (long)h * w;
+    int k = c * kh * kw, taps = kh * kw;
+    // images per chunk: their inputs and top gradients stay in L2 between the taps' passes
+    long bytes = ((long)c * hw + (long)m * plane) * (long)sizeof(float);
+    int chunk = (int)(256 * 1024 / (bytes > 0 ? bytes : 1));
+    if (chunk < 1) chunk = 1;
+    if (chunk > images) chunk = images;
+    // the chunk's 8-position vectors as one flat loop: offsets into x (tap 0) and into dy (row 0)
+    int per_image = (int)(plane / 8);
+    int vectors_max = chunk * per_image;
+    int vx_stack[1024], vd_stack[1024];
+    int *vx = vectors_max <= 1024 ? vx_stack : malloc(sizeof(int) * (size_t)vectors_max);
+    int *vd = vectors_max <= 1024 ? vd_stack : malloc(sizeof(int) * (size_t)vectors_max);
+    for (int n = 0, v = 0; n < chunk; n++)
+        for (int oh = 0; oh < out_h; oh++)
+            for (int ow = 0; ow < out_w; ow += 8, v++) {
+                vx[v] = (int)(n * x_image + oh * row + ow);
+                vd[v] = (int)(n * dy_image + (long)oh * out_w + ow);
+            }
+    for (int n0 = 0; n0 < images; n0 += chunk) {
+        int nb = images - n0 < chunk ? images - n0 : chunk;
+        const float *xc = x + n0 * x_image, *dyc = dy + n0 * dy_image;
+        for (int m0 = 0; m0 < m; m0 += WG_MR) {
+            int mr = m - m0 < WG_MR ? m - m0 : WG_MR;
+            for (int k0 = 0; k0 < k; k0 += WG_NK) {
+                int nk = k - k0 < WG_NK ? k - k0 : WG_NK;
+                long off[WG_NK];
+                for (int j = 0; j < nk; j++) {
+                    int t = k0 + j, ci = t / taps, r = t % taps;
+                    off[j] = ci * hw + (long)(r / kw) * dh * w + (long)(r % kw) * dw;
+                }
+                wgrads[mr - 1][nk - 1](dyc + m0 * plane, plane, xc, off, vx, vd, nb * per_image,
+                                       dweights + m0 * ldw + k0, ldw);
+            }
+        }
+        if (dbias) bias_grad(dyc, dy_image, plane, m, nb, dbias);
+    }
+    if (vx != vx_stack) free(vx);
+    if (vd != vd_stack) free(vd);
+    return 0;
+}
+
+int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
+              int kh, int kw, int sh, int sw, int dh, int dw,
+              float *y, int out_h, int out_w, const float *bias, int accumulate) {
+    if (!ck_available_cached()) return -1;
+    conv2d_avx2(packed_a, m, c, x, h, w, kh, kw, sh, sw, dh, dw, y, out_h, out_w, bias, accumulate);
+    return 0;
+}
+
+#else  // not x86-64: callers use im2col + sgemm
+
+int ck_available(void) { return 0; }
+
+void ck_pack_a(const float *a, int m, int k, long lda, float *packed) {
+    (void)a; (void)m; (void)k; (void)lda; (void)packed;
+}
+
+int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int w,
+                          int kh, int kw, int sh, int dh, int dw,
+                          const float *dy, long dy_image, int out_h, int out_w, int images,
+                          float *dweights, long ldw, float *dbias) {
+    (void)m; (void)c; (void)x; (void)x_image; (void)h; (void)w; (void)kh; (void)kw; (void)sh;
+    (void)dh; (void)dw; (void)dy; (void)dy_image; (void)out_h; (void)out_w; (void)images;
+    (void)dweights; (void)ldw; (void)dbias;
+    return -1;
+}
+
+int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
+              int kh, int kw, int sh, int sw, int dh, int dw,
+              float *y, int out_h, int out_w, const float *bias, int accumulate) {
+    (void)packed_a; (void)m; (void)c; (void)x; (void)h; (void)w; (void)kh; (void)kw; (void)sh;
+    (void)sw; (void)dh; (void)dw; (void)y; (void)out_h; (void)out_w; (void)bias; (void)accumulate;
+    return -1;
+}
+
+#endif

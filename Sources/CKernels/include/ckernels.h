@@ -1,0 +1,47 @@
+// Hand-written AVX2/FMA kernels for the convolution layer (implicit-GEMM convolution).
+//
+// OpenBLAS runs the large sgemm calls near the core's peak, but a convolution through it pays for
+// an explicit im2col matrix, a zeroing pass (beta = 0), OpenBLAS's own packing of that matrix, and
+// a scatter of the result into the (N, M, H, W) layout. Here the column matrix is never built: the
+// B operand is packed straight from the image, 16 output positions at a time, and the micro-kernel
+// writes its tile into the output plane (with the bias) directly.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this CPU runs the AVX2/FMA kernels (x86-64 with AVX2 and FMA), else 0: callers then
+/// fall back to im2col + sgemm.
+int ck_available(void);
+
+/// Packs A (M × K, row stride lda) into the layout ck_conv2d reads: row blocks of at most 6 rows,
+/// each stored k-major. `packed` holds M·K floats.
+void ck_pack_a(const float *a, int m, int k, long lda, float *packed);
+
+/// One image of a 2-D convolution without padding (the caller pads):
+///   y (M, outH, outW) = A (M, C·kh·kw) · columns(x) [+ bias[m]]      (accumulate = 0)
+///   y (M, outH, outW) += A · columns(x)                               (accumulate = 1)
+/// x is (C, H, W); columns(x) is Caffe's im2col of x (row (c·kh + i)·kw + j, column oh·outW + ow)
+/// for the given stride and dilation, never materialised. `packed_a` comes from ck_pack_a.
+/// Returns 0, or -1 when the kernels are not available on this CPU.
+int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
+              int kh, int kw, int sh, int sw, int dh, int dw,
+              float *y, int out_h, int out_w, const float *bias, int accumulate);
+
+/// The weight (and bias) gradient of a 2-D convolution with column stride 1, over `images`
+/// images of x (C, H, W) at `x_image` floats apart (unpadded: the caller pads) and of the top
+/// gradient dy (M, outH, outW) at `dy_image` floats apart:
+///   dweights (M, C·kh·kw; row stride ldw) += Σ_n dy_n · columns(x_n)ᵀ
+///   dbias (M) += Σ_n Σ_positions dy_n          (when dbias is not NULL)
+/// Returns 0, or -1 when the kernels are not available or outW is not a multiple of 8.
+int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int w,
+                          int kh, int kw, int sh, int dh, int dw,
+                          const float *dy, long dy_image, int out_h, int out_w, int images,
+                          float *dweights, long ldw, float *dbias);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
