@@ -222,12 +222,22 @@ public final class DistributedTrainer {
             try synchronizer.beforeUpdate(s)
             commSeconds += now() - t0
         }
+        // The same test afterUpdate makes, one update ahead. A round that ends on time is not
+        // known here; its endRound finds no prescale and scales itself.
+        if roundEndsByCount(iterations: itersInRound + 1, iter: s.iter + 1) {
+            synchronizer.prepareRoundEnd(s)
+        }
+    }
+
+    /// Whether a round ends after `iterations` of it, at `iter`, whatever the clock says.
+    private func roundEndsByCount(iterations: Int, iter: Int) -> Bool {
+        iterations >= options.tau || iter >= maxIter
     }
 
     private func afterUpdate(_ s: Solver) throws {
         try injectFailureIfDue(s.iter)
         itersInRound += 1
-        var end = itersInRound >= options.tau || s.iter >= maxIter
+        var end = roundEndsByCount(iterations: itersInRound, iter: s.iter)
         if !end, let limit = options.roundSeconds, options.sync != .gradient {
             let expired = now() - roundStart >= limit
             if synchronizer.roundsAreCollective && comm.size > 1 {

@@ -16,8 +16,9 @@ public enum SyncMode: String, CaseIterable, Sendable {
 }
 
 /// Combines the ranks' weights or gradients. The trainer calls `start` once the ranks hold the
-/// same initial weights, `beforeUpdate` after every forward/backward, `endRound` when a round
-/// ends, and `finish` after the last round. All of them run on every rank.
+/// same initial weights, `beforeUpdate` after every forward/backward, `prepareRoundEnd` before
+/// an update that ends a round, `endRound` when a round ends, and `finish` after the last
+/// round. All of them run on every rank.
 public protocol Synchronizer: AnyObject {
     var mode: SyncMode { get }
     /// Whether `endRound` is a collective (every rank ends its rounds together).
@@ -31,6 +32,11 @@ public protocol Synchronizer: AnyObject {
     /// the saved center variable, the same on every rank; nil starts it at the weights.
     func start(_ solver: Solver, center: [Float]?) throws
     func beforeUpdate(_ solver: Solver) throws
+    /// Called right before an update after which the round surely ends (the τ-th of the round
+    /// or the last of training), on every rank alike; `endRound` follows that update. Lets the
+    /// synchronizer fold work into the update (`Solver.nextUpdateScale`). A round can also end
+    /// without it (on time), so `endRound` must handle both.
+    func prepareRoundEnd(_ solver: Solver)
     func endRound(_ solver: Solver) throws
     /// Ends training: for EASGD the center becomes every rank's model.
     func finish(_ solver: Solver) throws
@@ -44,6 +50,7 @@ extension Synchronizer {
     public func start(_ solver: Solver, center: [Float]?) throws {}
     public func copyCenter() -> [Float]? { nil }
     public func beforeUpdate(_ solver: Solver) throws {}
+    public func prepareRoundEnd(_ solver: Solver) {}
     public func endRound(_ solver: Solver) throws {}
     public func finish(_ solver: Solver) throws {}
 }
@@ -66,47 +73,61 @@ public func makeSynchronizer(_ mode: SyncMode, communicator: Communicator, alpha
     }
 }
 
-/// `--sync average`: w ← (1/K) Σ_k w_k, by one in-place MPI_Allreduce on the weight arena and a
-/// scale. The history (momentum) stays local unless `averageHistory`.
+/// `--sync average`: w ← Σ_k w_k / K, by one in-place MPI_Allreduce on the weight arena. The
+/// 1/K is applied by the round's last update (`prepareRoundEnd`), or by a separate pass when a
+/// round ends without one. The history (momentum) stays local unless `averageHistory`; it is
+/// summed and scaled, since the update rule writes it apart from the weights.
 public final class ModelAverage: Synchronizer {
     public let mode = SyncMode.average
     public let syncsWeights = true
     let comm: Communicator
     let averageHistory: Bool
+    private var prescale = WeightPrescale()
 
     public init(_ comm: Communicator, averageHistory: Bool) {
         self.comm = comm
         self.averageHistory = averageHistory
     }
 
+    public func prepareRoundEnd(_ solver: Solver) {
+        prescale.request(solver, ranks: comm.size)
+    }
+
     public func endRound(_ solver: Solver) throws {
+        let prescaled = prescale.take(solver)
         guard comm.size > 1 else { return }
-        for buffer in averagedBuffers(solver, withHistory: averageHistory) {
+        for (i, buffer) in averagedBuffers(solver, withHistory: averageHistory).enumerated() {
             comm.allreduceSum(buffer)
-            scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!)
+            if i > 0 || !prescaled { scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!) }
         }
     }
 }
 
-/// `--sync master`: the same mean as `average`, gathered on rank 0 (MPI_Reduce), scaled there,
-/// then sent back (MPI_Bcast). Twice the latency of an allreduce; kept to compare with
-/// SparkNet's driver-based exchange.
+/// `--sync master`: the same mean as `average`, gathered on rank 0 (MPI_Reduce), scaled there
+/// unless the round's last update did it (as in `average`), then sent back (MPI_Bcast). Twice
+/// the latency of an allreduce; kept to compare with SparkNet's driver-based exchange.
 public final class MasterAverage: Synchronizer {
     public let mode = SyncMode.master
     public let syncsWeights = true
     let comm: Communicator
     let averageHistory: Bool
+    private var prescale = WeightPrescale()
 
     public init(_ comm: Communicator, averageHistory: Bool) {
         self.comm = comm
         self.averageHistory = averageHistory
     }
 
+    public func prepareRoundEnd(_ solver: Solver) {
+        prescale.request(solver, ranks: comm.size)
+    }
+
     public func endRound(_ solver: Solver) throws {
+        let prescaled = prescale.take(solver)
         guard comm.size > 1 else { return }
-        for buffer in averagedBuffers(solver, withHistory: averageHistory) {
+        for (i, buffer) in averagedBuffers(solver, withHistory: averageHistory).enumerated() {
             comm.reduceSum(buffer, root: 0)
-            if comm.isRoot { scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!) }
+            if comm.isRoot && (i > 0 || !prescaled) { scal(buffer.count, 1 / Float(comm.size), buffer.baseAddress!) }
             comm.bcast(buffer, root: 0)
         }
     }
@@ -185,7 +206,34 @@ public final class ElasticAverage: Synchronizer {
     public func copyCenter() -> [Float]? { hasCenter ? x : nil }
 }
 
-/// The buffers a model average exchanges: the weight arena, plus the solver history when
+/// The 1/K of a model average, moved into the solver's round-ending update
+/// (w ← (w − Δ)/K in the update's one pass), so the weights arrive at the exchange already
+/// scaled and the exchange is a bare sum. Tracks whether that really happened, so the weights
+/// are scaled exactly once per round either way.
+struct WeightPrescale {
+    private var requested = false
+
+    /// Asks `solver` to scale its next update by 1/`ranks` (nothing on one rank).
+    mutating func request(_ solver: Solver, ranks: Int) {
+        guard ranks > 1 else { return }
+        solver.nextUpdateScale = 1 / Float(ranks)
+        requested = true
+    }
+
+    /// Whether the weights arrived scaled, at the end of a round; clears the request. A scale no
+    /// update took is withdrawn (false), so the caller scales the weights itself.
+    mutating func take(_ solver: Solver) -> Bool {
+        defer { requested = false }
+        guard requested else { return false }
+        guard solver.nextUpdateScale == 1 else {
+            solver.nextUpdateScale = 1
+            return false
+        }
+        return true
+    }
+}
+
+/// The buffers a model average exchanges: the weight arena first, plus the solver history when
 /// `--average-history` asks for it.
 func averagedBuffers(_ solver: Solver, withHistory: Bool) -> [UnsafeMutableBufferPointer<Float>] {
     [solver.net.weights] + (withHistory ? solver.historyArenas : [])

@@ -153,6 +153,73 @@ private func removeShared(_ dir: String) {
     }
 }
 
+/// After every round the weights are the mean over ranks of the weights each rank reached
+/// alone, whether the 1/K came with the round's last update (rounds of τ, the last round at
+/// max_iter) or from a pass of its own (rounds that end on time), and the history too with
+/// `averageHistory`. The reference is a second solver per rank stepped without any hook, its
+/// mean taken in Double.
+@Suite(.serialized) struct MPIAverageIsMeanOfLocalWeightsTests {
+    @Test func averagedWeightsAreTheMeanOfLocallyUpdatedWeights() throws {
+        let k = world.size
+        let train = samples(24 * k), test = samples(6, offset: 1000)
+        let cases: [(name: String, options: DistributedOptions, rounds: [Int])] = [
+            ("tau", DistributedOptions(sync: .average, tau: 3), [3, 6, 7]),
+            ("tau, history", DistributedOptions(sync: .average, tau: 3, averageHistory: true), [3, 6, 7]),
+            ("master", DistributedOptions(sync: .master, tau: 3, averageHistory: true), [3, 6, 7]),
+            // Every round ends on time, before τ: endRound scales, except at max_iter.
+            ("round-seconds", DistributedOptions(sync: .average, tau: 100, roundSeconds: 1e-9), Array(1...7)),
+        ]
+        for c in cases {
+            let extra = "momentum: 0.9 weight_decay: 0.001 max_iter: 7"
+            let solver = try makeSolver(trainBatch: 3, extra: extra, provider: shardedProvider(train: train, test: test))
+            let local = try makeSolver(trainBatch: 3, extra: extra, provider: shardedProvider(train: train, test: test))
+            let trainer = try DistributedTrainer(solver: solver, options: c.options)
+            var rounds: [Int] = []
+            trainer.onRound = { rounds.append($0.iteration) }
+            // The scale each update is about to apply: shows which path every round took.
+            var scales: [Float] = []
+            let hook = solver.gradientHook
+            solver.gradientHook = { s in
+                try hook?(s)
+                scales.append(s.nextUpdateScale)
+            }
+            try trainer.start(resumed: false)
+            copy(solver.net.weights.count, solver.net.weights.baseAddress!, local.net.weights.baseAddress!)
+            var checked = 0
+            for _ in 0..<7 {
+                let before = rounds.count
+                try trainer.step(1)
+                try local.step(1)
+                guard rounds.count > before else { continue }
+                if k > 1 && checked == 0 {
+                    // The ranks stepped on different data: the mean is not any one rank's weights.
+                    #expect(!sameEverywhere(hash(local.net.weights)), "\(c.name): the ranks' own weights agree; the test proves nothing")
+                }
+                let averaged = [solver.net.weights] + (c.options.averageHistory ? solver.historyArenas : [])
+                let alone = [local.net.weights] + (c.options.averageHistory ? local.historyArenas : [])
+                for (b, (mine, own)) in zip(averaged, alone).enumerated() {
+                    let mean = world.allreduce(own.map(Double.init), .sum).map { $0 / Double(k) }
+                    var diff = 0.0, scale = 0.0
+                    for j in 0..<mean.count {
+                        diff = max(diff, abs(Double(mine[j]) - mean[j]))
+                        scale = max(scale, abs(mean[j]))
+                    }
+                    #expect(diff <= 1e-6 * scale, "\(c.name): buffer \(b) after iteration \(solver.iter) is \(diff) from the mean of the ranks' own (max \(scale))")
+                    // The rounding of the mean may differ from the exchange's: continue from the exchange's.
+                    copy(own.count, mine.baseAddress!, own.baseAddress!)
+                }
+                checked += 1
+            }
+            #expect(rounds == c.rounds, "\(c.name): rounds ended at \(rounds)")
+            let prescaled = (1...7).filter { c.options.roundSeconds == nil ? $0 % 3 == 0 || $0 == 7 : $0 == 7 }
+            let expected = (1...7).map { k > 1 && prescaled.contains($0) ? 1 / Float(k) : 1 }
+            #expect(scales == expected, "\(c.name): update scales \(scales)")
+            #expect(checked == c.rounds.count)
+            #expect(solver.nextUpdateScale == 1, "\(c.name): a scale was left pending")
+        }
+    }
+}
+
 /// `--sync gradient` with K ranks × batch b equals one process with batch K·b on the same
 /// samples, within 1e-5 relative, after several iterations (momentum and weight decay on).
 @Suite(.serialized) struct MPIGradientEqualsBigBatchTests {

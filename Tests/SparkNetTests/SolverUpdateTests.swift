@@ -294,3 +294,59 @@ struct RuleCase: CustomStringConvertible, Sendable {
         #expect(Array(a.net.weights) != Array(c.net.weights))
     }
 }
+
+/// `Net.update(scale:)` and `Solver.nextUpdateScale`: the scaled update model averaging puts
+/// at the end of a round.
+@Suite struct ScaledUpdateTests {
+    /// 20 learnable values (5×3 weights, 5 biases): whole vectors and a tail.
+    static let netText = """
+    name: "scaled"
+    layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 dim: 3 } } }
+    layer { name: "ip" type: "InnerProduct" bottom: "x" top: "y" inner_product_param { num_output: 5 } }
+    """
+
+    /// Values chosen so w − g is exact and ×0.25, ×0.5 are exact: the result is known exactly.
+    @Test func scaledUpdateIsScaleTimesDifference() throws {
+        let net = try Net(param: try Prototxt.parse(Self.netText, as: Caffe_NetParameter.self, path: "scaled"), phase: .train)
+        let n = net.weights.count
+        #expect(n == 20)
+        let w0 = (0..<n).map { Float($0) * 1.5 - 7 }
+        let g = (0..<n).map { Float($0 % 7) * 0.25 - 0.5 }
+        for scale: Float in [0.25, 0.5, 1, 3] {
+            for j in 0..<n { net.weights[j] = w0[j]; net.gradients[j] = g[j] }
+            net.update(scale: scale)
+            for j in 0..<n {
+                #expect(net.weights[j] == scale * (w0[j] - g[j]), "scale \(scale): w[\(j)] = \(net.weights[j])")
+            }
+            #expect(Array(net.gradients) == g, "the gradients are left alone")
+        }
+        // A power-of-two scale equals update() then a scale, bit for bit, on inexact values.
+        let w1 = (0..<n).map { Float(sin(Double($0) * 0.7)) }
+        let g1 = (0..<n).map { Float(cos(Double($0) * 1.3)) * 1e-3 }
+        for j in 0..<n { net.weights[j] = w1[j]; net.gradients[j] = g1[j] }
+        net.update()
+        let reference = Array(net.weights).map { $0 * 0.125 }
+        for j in 0..<n { net.weights[j] = w1[j] }
+        net.update(scale: 0.125)
+        #expect(Array(net.weights) == reference)
+    }
+
+    /// The scale applies to one update, after the rule: w ← s·(w − lr·g), then back to 1.
+    @Test func solverAppliesTheScaleOnceThenResetsIt() throws {
+        let solver = try tinySolver("type: \"SGD\"")
+        let net = solver.net
+        solver.gradientHook = { s in for j in 0..<8 { s.net.gradients[j] = seededGradient(s.iter, j) } }
+        #expect(solver.nextUpdateScale == 1)
+        let lrMult: [Float] = [2, 2, 2, 2, 2, 2, 0.5, 0.5]
+        var w = Array(net.weights)
+        for (t, scale) in [Float(0.5), 1, 0.25].enumerated() {
+            solver.nextUpdateScale = scale
+            try solver.step(1)
+            #expect(solver.nextUpdateScale == 1, "iteration \(t): the scale was not reset")
+            for j in 0..<8 { w[j] = scale * (w[j] - 0.1 * lrMult[j] * seededGradient(t, j)) }
+            for j in 0..<8 {
+                #expect(close(net.weights[j], Double(w[j]), rel: 1e-6), "iteration \(t): w[\(j)] = \(net.weights[j]), expected \(w[j])")
+            }
+        }
+    }
+}

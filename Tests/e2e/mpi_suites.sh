@@ -12,7 +12,7 @@ if [ ! -x "$TESTS" ]; then
   finish; exit
 fi
 
-SUITES=(MPIRoundAgreementTests MPIGradientEqualsBigBatchTests MPIModeEquivalenceTests
+SUITES=(MPIRoundAgreementTests MPIAverageIsMeanOfLocalWeightsTests MPIGradientEqualsBigBatchTests MPIModeEquivalenceTests
         MPIShardCoverageTests MPIDistributedTestTests MPIResumeTests MPIAsyncEASGDTests
         MPIAgreementTests MPICommunicatorTests)
 

@@ -8,7 +8,11 @@
 //       ranks average their weights every T steps (`train --sync average`), inside the timing.
 //   sparknet-bench allreduce --model NET [--iterations K]
 //       Under mpirun: a bare in-place MPI_Allreduce of as many floats as NET has weights,
-//       alternating with the engine's model averaging (ModelAverage.endRound: allreduce + scale).
+//       alternating with the engine's model averaging as training runs it: the round's last
+//       update takes the 1/K (zero gradients), then ModelAverage.endRound is timed
+//       (average_ms); also a round ending without that update, allreduce + scale
+//       (average_unprescaled_ms). The plain and the scaled weight update are timed apart
+//       (update_ms, update_scaled_ms), so the moved cost shows.
 //
 // Each prints one JSON line on rank 0. Times are per iteration, in ms; with several ranks each
 // iteration's time is the slowest rank's (MPI_MAX), as a synchronous job would see it.
@@ -123,6 +127,7 @@ func stepProbe(_ o: Options) throws {
     let start = now()
     for i in 1...iters {
         let t = now()
+        if let sync, i % tau == 0 { sync.prepareRoundEnd(solver) }
         try solver.step(1)
         if let sync, i % tau == 0 { try sync.endRound(solver) }
         perStep.append(ms(t, now()))
@@ -153,22 +158,68 @@ func allreduceProbe(_ o: Options) throws {
     let n = solver.net.weights.count
     let bare = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
     bare.initialize(repeating: 0)   // stays 0: repeated in-place sums never overflow
-    var bareMs: [Double] = [], averageMs: [Double] = []
-    for i in 0..<(iters + 5) {
+    // Zero gradients: the plain update leaves the weights as they are, and the scaled one
+    // followed by the sum over ranks gives them back (every rank holds the same weights).
+    solver.net.clearParamDiffs()
+    var bareMs: [Double] = [], averageMs: [Double] = [], unprescaledMs: [Double] = []
+    var updateMs: [Double] = [], scaledMs: [Double] = []
+    // Each exchange first writes its buffer, as an update does to the weights in training, and
+    // the three take turns going first: otherwise their order decides which finds its buffer
+    // cached and the ranks in step.
+    func timeBare() -> Double {
+        setAll(n, 0, bare.baseAddress!)
         comm.barrier()
-        var t = now()
+        let t = now()
         MPI_Allreduce(cmpi_in_place(), bare.baseAddress, Int32(n), cmpi_float(), cmpi_op_sum(), comm.comm)
-        let b = ms(t, now())
+        return ms(t, now())
+    }
+    func timeAverage() throws -> (update: Double, scaled: Double, exchange: Double) {
+        var t = now()
+        solver.net.update()
+        let u = ms(t, now())
+        // What the trainer does before a round's last update, then that update as
+        // Solver.applyUpdate applies it: the 1/K is part of the step, not of the exchange.
+        sync.prepareRoundEnd(solver)
+        let scale = solver.nextUpdateScale
+        t = now()
+        solver.net.update(scale: scale)
+        let us = ms(t, now())
+        solver.nextUpdateScale = 1
         comm.barrier()
         t = now()
         try sync.endRound(solver)
-        let a = ms(t, now())
-        if i >= 5 { bareMs.append(b); averageMs.append(a) }
+        return (u, us, ms(t, now()))
+    }
+    // A round that ends without a scaled update (on time): allreduce and a scale pass.
+    func timeUnprescaled() throws -> Double {
+        solver.net.update()
+        comm.barrier()
+        let t = now()
+        try sync.endRound(solver)
+        return ms(t, now())
+    }
+    for i in 0..<(iters + 6) {
+        var b = 0.0, a1 = 0.0, a = (update: 0.0, scaled: 0.0, exchange: 0.0)
+        for turn in 0..<3 {
+            switch (i + turn) % 3 {
+            case 0: b = timeBare()
+            case 1: a = try timeAverage()
+            default: a1 = try timeUnprescaled()
+            }
+        }
+        if i >= 6 {
+            bareMs.append(b); averageMs.append(a.exchange); unprescaledMs.append(a1)
+            updateMs.append(a.update); scaledMs.append(a.scaled)
+        }
     }
     let bareMax = slowest(bareMs, comm), averageMax = slowest(averageMs, comm)
+    let unprescaledMax = slowest(unprescaledMs, comm)
+    let updateMax = slowest(updateMs, comm), scaledMax = slowest(scaledMs, comm)
     if comm.isRoot {
         print(json([("probe", "allreduce"), ("model", model), ("ranks", comm.size), ("floats", n),
-                    ("bare_ms", bareMax), ("average_ms", averageMax)]))
+                    ("bare_ms", bareMax), ("average_ms", averageMax),
+                    ("average_unprescaled_ms", unprescaledMax),
+                    ("update_ms", updateMax), ("update_scaled_ms", scaledMax)]))
     }
 }
 

@@ -300,6 +300,31 @@ public final class Net {
         axpy(weights.count, -1, gradients.baseAddress!, weights.baseAddress!)
     }
 
+    /// weights = scale·(weights − gradients), in one pass over the arenas. The model average
+    /// folds its 1/K into the last update of a round this way, so the exchange is a bare sum
+    /// instead of a sum and a second pass over the weights. Each element is rounded as
+    /// `scale * (w - g)`: with `scale` a power of two it equals `update()` followed by a scale,
+    /// bit for bit; `scale` 1 is `update()`.
+    public func update(scale: Float) {
+        guard scale != 1 else { return update() }
+        let n = weights.count
+        let w = weights.baseAddress!, g = UnsafePointer(gradients.baseAddress!)
+        // Explicit vectors: the loop must not depend on the autovectorizer proving that the
+        // two arenas do not overlap.
+        let s = SIMD8<Float>(repeating: scale)
+        var i = 0
+        while i &+ 8 <= n {
+            let wv = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<Float>.self)
+            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(w + i).storeBytes(of: s * (wv - gv), as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < n {
+            w[i] = scale * (w[i] - g[i])
+            i &+= 1
+        }
+    }
+
     /// Copies learnable blobs from `other` for every layer of the same name and equal blob shapes
     /// (how a test net follows its train net, Caffe's ShareTrainedLayersWith).
     public func copyParams(from other: Net) {

@@ -41,6 +41,10 @@ public final class Solver {
     public var testReducer: (([Double]) throws -> [Double])?
     /// Writes extra per-rank files beside a snapshot; gets `<prefix>_iter_<N>`.
     public var snapshotHook: ((Solver, _ snapshotBase: String) throws -> Void)?
+    /// Scales the weights of the next update only: `applyUpdate` computes w ← s·(w − Δ) in its
+    /// one pass over the arena (`Net.update(scale:)`), then resets this to 1. Model averaging
+    /// sets 1/K before the update that ends a round, so its exchange is a bare sum.
+    public var nextUpdateScale: Float = 1
 
     /// The `.solverstate` of the last snapshot written or restored (for error messages).
     public internal(set) var lastSnapshot: String?
@@ -284,7 +288,7 @@ public final class Solver {
 
     /// Caffe's SGDSolver::ApplyUpdate without ++iter: learning rate, clipping, then for each
     /// param normalization (1/iter_size), weight decay and the rule's update; then
-    /// weights −= update.
+    /// weights −= update (then scaled by `nextUpdateScale`, which goes back to 1).
     public func applyUpdate() throws {
         let (rate, step) = try LearningRatePolicy.rate(param, iter: iter, currentStep: currentStep)
         if param.lrPolicy == "multistep" && step != currentStep {
@@ -322,7 +326,10 @@ public final class Solver {
                                           history2: h2.map { $0 + off }),
                                localRate: rate * net.paramLrMult[i], iter: iter)
         }
-        net.update()
+        net.update(scale: nextUpdateScale)
+        // Reset only once applied: a scale still pending tells the synchronizer that no update
+        // took it, so it scales the weights itself.
+        nextUpdateScale = 1
     }
 
     /// Caffe's ClipGradients: scales every gradient down when their global L2 norm exceeds
