@@ -1,0 +1,521 @@
+/// The vectorised kernels of PoolingLayer (MAX and AVE, forward and backward, any kernel,
+/// stride and padding): eight windows of an output row at a time, one SIMD8 lane each, with
+/// Caffe's results to the bit.
+///
+/// Each image row is first copied into a *polyphase row*: the row padded by `padW` on the left
+/// (and on the right as far as the last group of windows reaches), split by padded column
+/// modulo `strideW` into `strideW` phases of `phaseLength` floats. Tap kj of window pw is then
+/// at phase kj % strideW, index pw + kj / strideW: the same tap of eight consecutive windows is
+/// eight consecutive floats, one unaligned load whatever the stride, and no window needs
+/// clipping because the padding holds a value that cannot change the result (see each kernel).
+///
+/// Planes are pipelined: a plane `planesAhead` further is copied in (or, backward, zeroed) a
+/// few rows at a time while this one is computed, so that its cache misses overlap the
+/// arithmetic, and its stores have reached the cache before unaligned loads read them back (a
+/// load straddling stores still in flight waits for them, and so for their cache misses).
+struct PoolingKernels {
+    let height: Int, width: Int
+    let kernelH: Int, kernelW: Int
+    let strideH: Int, strideW: Int
+    let padH: Int, padW: Int
+    let pooledH: Int, pooledW: Int
+    /// `pooledW` rounded up to whole groups of eight windows.
+    let groupedW: Int
+    /// Indices of a phase up to its last image pixel, in whole groups of eight: what backward
+    /// accumulates (the padding to the right gets nothing worth keeping).
+    let pixelsW: Int
+    /// Floats in one phase of a polyphase row: as far as the taps of `groupedW` windows reach,
+    /// and at least `pixelsW`.
+    let phaseLength: Int
+
+    init(height: Int, width: Int, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int,
+         padH: Int, padW: Int, pooledH: Int, pooledW: Int) {
+        self.height = height; self.width = width
+        self.kernelH = kernelH; self.kernelW = kernelW
+        self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW
+        self.pooledH = pooledH; self.pooledW = pooledW
+        groupedW = (pooledW + 7) / 8 * 8
+        pixelsW = ((width - 1 + padW) / strideW + 8) / 8 * 8
+        phaseLength = max(groupedW + (kernelW - 1) / strideW, pixelsW)
+    }
+
+    /// Floats in one polyphase row: `strideW` phases.
+    var rowPitch: Int { strideW * phaseLength }
+
+    /// Rows of the image window row `ph` covers (empty when a stride above the kernel starts
+    /// the last window past the image).
+    @inline(__always)
+    private func rows(_ ph: Int) -> Range<Int> {
+        let hs = ph * strideH - padH
+        let h0 = max(hs, 0)
+        return h0..<max(h0, min(hs + kernelH, height))
+    }
+
+    /// Planes the pipelined loops work ahead: about 2K floats in flight, so that a plane's cache
+    /// misses are served before its turn, however small the planes.
+    private var planesAhead: Int { max(1, 2048 / max(1, height * width)) }
+
+    /// The image rows of the plane ahead to handle by step ph of this plane's pooledH steps:
+    /// rows [schedule[ph], schedule[ph + 1]), spread evenly (and worked out once: a division
+    /// costs as much as a row). Caller deallocates.
+    private func rowSchedule() -> UnsafeMutablePointer<Int> {
+        let schedule = UnsafeMutablePointer<Int>.allocate(capacity: pooledH + 1)
+        for ph in 0...pooledH { schedule[ph] = ph * height / pooledH }
+        return schedule
+    }
+
+    /// For each tap kj of a window row, its offset from the window's first tap in a polyphase
+    /// row: (kj % strideW)·phaseLength + kj / strideW. Caller deallocates.
+    private func tapOffsets() -> UnsafeMutablePointer<Int> {
+        let taps = UnsafeMutablePointer<Int>.allocate(capacity: kernelW)
+        for kj in 0..<kernelW { taps[kj] = (kj % strideW) * phaseLength + kj / strideW }
+        return taps
+    }
+
+    /// Offset of tap kj in a polyphase row, from `taps` or, for a stride of 1 or 2, worked out
+    /// (with the stride a constant it folds away).
+    @inline(__always)
+    private func tap(_ kj: Int, _ sW: Int, _ taps: UnsafePointer<Int>) -> Int {
+        sW == 1 ? kj : sW == 2 ? (kj & 1) * phaseLength + kj >> 1 : taps[kj]
+    }
+
+    /// The common square kernels and strides, for which the kernels are inlined with them as
+    /// constants: the loops over taps, phases and a whole window's rows unroll, and the
+    /// windows' chains of dependent operations overlap.
+    private enum Shape { case k3s2, k2s2, k3s1, other }
+
+    private var shape: Shape {
+        switch (kernelH, kernelW, strideW) {
+        case (3, 3, 2): .k3s2
+        case (2, 2, 2): .k2s2
+        case (3, 3, 1): .k3s1
+        default: .other
+        }
+    }
+
+    /// Caffe's AVE divisor of every window, (pooledH, groupedW): the window clipped to the
+    /// PADDED image; 1 for the lanes past `pooledW`. Caller deallocates.
+    private func divisors() -> UnsafeMutablePointer<Float> {
+        let div = UnsafeMutablePointer<Float>.allocate(capacity: pooledH * groupedW)
+        for ph in 0..<pooledH {
+            let hs = ph * strideH - padH
+            let poolH = min(hs + kernelH, height + padH) - hs
+            for pw in 0..<groupedW {
+                let ws = pw * strideW - padW
+                div[ph * groupedW + pw] = pw < pooledW ? Float(poolH * (min(ws + kernelW, width + padW) - ws)) : 1
+            }
+        }
+        return div
+    }
+
+    // MARK: polyphase rows
+
+    /// The image columns of `src` (W) into the polyphase row `dst`, its padding left as it is.
+    @inline(__always)
+    private func copyToPhases(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let W = width, sW = strideW, L = phaseLength, pd = padW
+        switch sW {
+        case 1:
+            (dst + pd).update(from: src, count: W)
+        case 2:
+            // even columns to one phase, odd ones to the other
+            let even = dst + ((pd & 1) * L + pd >> 1), odd = dst + (((pd + 1) & 1) * L + (pd + 1) >> 1)
+            var i = 0
+            while 2 * i + 16 <= W {
+                let v = UnsafeRawPointer(src + 2 * i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(even + i).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(odd + i).storeBytes(of: v.oddHalf, as: SIMD8<Float>.self)
+                i += 8
+            }
+            if 2 * i + 8 <= W {
+                let v = UnsafeRawPointer(src + 2 * i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(even + i).storeBytes(of: v.evenHalf, as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(odd + i).storeBytes(of: v.oddHalf, as: SIMD4<Float>.self)
+                i += 4
+            }
+            while 2 * i < W {
+                even[i] = src[2 * i]
+                if 2 * i + 1 < W { odd[i] = src[2 * i + 1] }
+                i += 1
+            }
+        default:
+            var phase = pd % sW, index = pd / sW
+            for c in 0..<W {
+                dst[phase * L + index] = src[c]
+                phase += 1
+                if phase == sW { phase = 0; index += 1 }
+            }
+        }
+    }
+
+    /// The inverse of `copyToPhases`: the image columns of the polyphase row `src` into `dst` (W).
+    @inline(__always)
+    private func copyFromPhases(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>) {
+        let W = width, sW = strideW, L = phaseLength, pd = padW
+        switch sW {
+        case 1:
+            dst.update(from: src + pd, count: W)
+        case 2:
+            let even = src + ((pd & 1) * L + pd >> 1), odd = src + (((pd + 1) & 1) * L + (pd + 1) >> 1)
+            var i = 0
+            while 2 * i + 16 <= W {
+                var v = SIMD16<Float>()
+                v.evenHalf = UnsafeRawPointer(even + i).loadUnaligned(as: SIMD8<Float>.self)
+                v.oddHalf = UnsafeRawPointer(odd + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(dst + 2 * i).storeBytes(of: v, as: SIMD16<Float>.self)
+                i += 8
+            }
+            if 2 * i + 8 <= W {
+                var v = SIMD8<Float>()
+                v.evenHalf = UnsafeRawPointer(even + i).loadUnaligned(as: SIMD4<Float>.self)
+                v.oddHalf = UnsafeRawPointer(odd + i).loadUnaligned(as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(dst + 2 * i).storeBytes(of: v, as: SIMD8<Float>.self)
+                i += 4
+            }
+            while 2 * i < W {
+                dst[2 * i] = even[i]
+                if 2 * i + 1 < W { dst[2 * i + 1] = odd[i] }
+                i += 1
+            }
+        default:
+            var phase = pd % sW, index = pd / sW
+            for c in 0..<W {
+                dst[c] = src[phase * L + index]
+                phase += 1
+                if phase == sW { phase = 0; index += 1 }
+            }
+        }
+    }
+
+    // MARK: MAX
+
+    /// y (planes, pH, pW) = max over each window of x (planes, H, W), and its argmax (index in
+    /// the plane, −1 when nothing beat −FLT_MAX) into `mask`, or as floats into `topMask`.
+    ///
+    /// Caffe scans a window row-major with strict `>` from −FLT_MAX, so it keeps the first
+    /// maximum. Done separably with the same rule, first the maximum of each image row over
+    /// each window's columns, then over the window's rows, it picks the same element: the first
+    /// row holding the maximum, and in it the first column. The padding is −FLT_MAX, which never
+    /// beats anything. NaN never compares greater, so it is skipped as in Caffe.
+    func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                    mask: UnsafeMutablePointer<Int32>?, topMask: UnsafeMutablePointer<Float>?) {
+        switch shape {
+        case .k3s2: maxForward(x, y, planes, mask, topMask, kH: 3, kW: 3, sW: 2)
+        case .k2s2: maxForward(x, y, planes, mask, topMask, kH: 2, kW: 2, sW: 2)
+        case .k3s1: maxForward(x, y, planes, mask, topMask, kH: 3, kW: 3, sW: 1)
+        case .other: maxForward(x, y, planes, mask, topMask, kH: kernelH, kW: kernelW, sW: strideW)
+        }
+    }
+
+    @inline(__always)
+    private func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
+                            _ mask: UnsafeMutablePointer<Int32>?, _ topMask: UnsafeMutablePointer<Float>?,
+                            kH: Int, kW: Int, sW: Int) {
+        let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
+        let pitch = rowPitch
+        let lowest = SIMD8<Float>(repeating: -Float.greatestFiniteMagnitude)
+        // a ring of planes in polyphase rows, (ahead + 1, H, pitch): plane q in slot q % (ahead + 1)
+        let ahead = planesAhead, planeFloats = H * pitch
+        let phases = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeFloats)
+        phases.initialize(repeating: -Float.greatestFiniteMagnitude, count: (ahead + 1) * planeFloats)
+        // each image row's maximum over each window's columns, and where: (H, gW)
+        let rowBest = UnsafeMutablePointer<Float>.allocate(capacity: H * gW)
+        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: H * gW)
+        let taps = tapOffsets()
+        defer { phases.deallocate(); rowBest.deallocate(); rowArg.deallocate(); taps.deallocate() }
+        // image column of each lane's first tap in group 0
+        let laneColumn = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sW) &- Int32(padW)
+        let yEnd = y + planes * pH * pW
+        let maskEnd = mask.map { $0 + planes * pH * pW }, topMaskEnd = topMask.map { $0 + planes * pH * pW }
+
+        for h in 0..<(min(ahead, planes) * H) { copyToPhases(x + h * W, phases + h * pitch) }
+        var slot = 0
+        for pl in 0..<planes {
+            // plane pl + ahead goes where plane pl − 1 was
+            let cur = phases + slot * planeFloats, next = phases + (slot == 0 ? ahead : slot - 1) * planeFloats
+            let nextX: UnsafePointer<Float>? = pl + ahead < planes ? x + (pl + ahead) * H * W : nil
+            slot = slot == ahead ? 0 : slot + 1
+            for h in 0..<H {
+                if let nx = nextX { copyToPhases(nx + h * W, next + h * pitch) }
+                let row = cur + h * pitch
+                let rowIndex = laneColumn &+ Int32(truncatingIfNeeded: h * W)
+                var g = 0
+                while g < gW {
+                    let r = UnsafeRawPointer(row + g)
+                    // The first tap takes its place unless it does not beat −FLT_MAX; its index
+                    // is then wrong, but only while the maximum is −FLT_MAX, which ends as −1.
+                    let first = r.loadUnaligned(as: SIMD8<Float>.self)
+                    var best = lowest.replacing(with: first, where: first .> lowest)
+                    let groupIndex = rowIndex &+ Int32(truncatingIfNeeded: g * sW)
+                    var arg = groupIndex
+                    var kj = 1
+                    while kj < kW {
+                        let v = r.loadUnaligned(fromByteOffset: tap(kj, sW, taps) * 4, as: SIMD8<Float>.self)
+                        let gt = v .> best
+                        best.replace(with: v, where: gt)
+                        arg.replace(with: groupIndex &+ Int32(truncatingIfNeeded: kj), where: gt)
+                        kj += 1
+                    }
+                    UnsafeMutableRawPointer(rowBest + (h * gW + g)).storeBytes(of: best, as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(rowArg + (h * gW + g)).storeBytes(of: arg, as: SIMD8<Int32>.self)
+                    g += 8
+                }
+            }
+            for ph in 0..<pH {
+                let window = rows(ph)
+                let o = (pl * pH + ph) * pW
+                var g = 0
+                while g < gW {
+                    var best = lowest, arg = SIMD8<Int32>(repeating: -1)
+                    @inline(__always) func take(_ h: Int, first: Bool) {
+                        let v = UnsafeRawPointer(rowBest + (h * gW + g)).loadUnaligned(as: SIMD8<Float>.self)
+                        let i = UnsafeRawPointer(rowArg + (h * gW + g)).loadUnaligned(as: SIMD8<Int32>.self)
+                        if first {
+                            best = v; arg = i
+                        } else {
+                            let gt = v .> best
+                            best.replace(with: v, where: gt)
+                            arg.replace(with: i, where: gt)
+                        }
+                    }
+                    if window.count == kH {
+                        for i in 0..<kH { take(window.lowerBound + i, first: i == 0) }
+                    } else {
+                        for h in window { take(h, first: h == window.lowerBound) }
+                    }
+                    // nothing beat −FLT_MAX (only NaN/−inf/−FLT_MAX or no pixel): Caffe's −1
+                    arg.replace(with: -1, where: best .== lowest)
+                    let n = pW - g
+                    Self.store(best, y + (o + g), count: n, end: yEnd)
+                    if let tm = topMask, let end = topMaskEnd {
+                        Self.store(SIMD8<Float>(arg), tm + (o + g), count: n, end: end)
+                    } else if let mk = mask, let end = maskEnd {
+                        Self.store(arg, mk + (o + g), count: n, end: end)
+                    }
+                    g += 8
+                }
+            }
+        }
+    }
+
+    /// dx (planes, H, W) = Σ over windows whose argmax (from `mask`, or the floats of
+    /// `topMask`) is the pixel, of the window's dy (planes, pH, pW), added in window order
+    /// from 0 as Caffe; −1 adds nothing.
+    func maxBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int,
+                     mask: UnsafePointer<Int32>?, topMask: UnsafePointer<Float>?) {
+        let W = width, pH = pooledH, pW = pooledW
+        let plane = height * W, outputs = pH * pW
+        let schedule = rowSchedule(), ahead = planesAhead
+        defer { schedule.deallocate() }
+        dx.update(repeating: 0, count: min(ahead, planes) * plane)
+        for pl in 0..<planes {
+            let d = dx + pl * plane, g = dy + pl * outputs
+            let next: UnsafeMutablePointer<Float>? = pl + ahead < planes ? d + ahead * plane : nil
+            for ph in 0..<pH {
+                if let nx = next {
+                    let r0 = schedule[ph], r1 = schedule[ph + 1]
+                    (nx + r0 * W).update(repeating: 0, count: (r1 - r0) * W)
+                }
+                let j0 = ph * pW
+                if let tm = topMask.map({ $0 + pl * outputs }) {
+                    for j in j0..<(j0 + pW) {
+                        let v = tm[j]
+                        if v >= 0 && v < Float(plane) { d[Int(v)] += g[j] }
+                    }
+                } else if let mk = mask.map({ $0 + pl * outputs }) {
+                    for j in j0..<(j0 + pW) {
+                        let i = Int(mk[j])
+                        if UInt(bitPattern: i) < UInt(plane) { d[i] += g[j] }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: AVE
+
+    /// y (planes, pH, pW) = the sum of each window of x (planes, H, W) over Caffe's divisor.
+    ///
+    /// Each lane sums its window row-major from 0, as Caffe. The padding is 0, and adding +0
+    /// changes no sum: a sum that starts at +0 is never −0 (x + y is −0 only if both are).
+    func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int) {
+        switch shape {
+        case .k3s2: aveForward(x, y, planes, kH: 3, kW: 3, sW: 2)
+        case .k2s2: aveForward(x, y, planes, kH: 2, kW: 2, sW: 2)
+        case .k3s1: aveForward(x, y, planes, kH: 3, kW: 3, sW: 1)
+        case .other: aveForward(x, y, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        }
+    }
+
+    @inline(__always)
+    private func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
+                            kH: Int, kW: Int, sW: Int) {
+        let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
+        let pitch = rowPitch
+        // a ring of planes in polyphase rows, (ahead + 1, H, pitch): plane q in slot q % (ahead + 1)
+        let ahead = planesAhead, planeFloats = H * pitch
+        let phases = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeFloats)
+        phases.initialize(repeating: 0, count: (ahead + 1) * planeFloats)
+        let div = divisors(), taps = tapOffsets(), schedule = rowSchedule()
+        defer { phases.deallocate(); div.deallocate(); taps.deallocate(); schedule.deallocate() }
+        let yEnd = y + planes * pH * pW
+
+        for h in 0..<(min(ahead, planes) * H) { copyToPhases(x + h * W, phases + h * pitch) }
+        var slot = 0
+        for pl in 0..<planes {
+            // plane pl + ahead goes where plane pl − 1 was
+            let cur = phases + slot * planeFloats, next = phases + (slot == 0 ? ahead : slot - 1) * planeFloats
+            let nextX: UnsafePointer<Float>? = pl + ahead < planes ? x + (pl + ahead) * H * W : nil
+            slot = slot == ahead ? 0 : slot + 1
+            for ph in 0..<pH {
+                if let nx = nextX {
+                    for h in schedule[ph]..<schedule[ph + 1] {
+                        copyToPhases(nx + h * W, next + h * pitch)
+                    }
+                }
+                let window = rows(ph)
+                let o = (pl * pH + ph) * pW
+                var g = 0
+                while g < gW {
+                    var s = SIMD8<Float>()
+                    @inline(__always) func add(_ h: Int) {
+                        let r = UnsafeRawPointer(cur + (h * pitch + g))
+                        for kj in 0..<kW {
+                            s += r.loadUnaligned(fromByteOffset: tap(kj, sW, taps) * 4, as: SIMD8<Float>.self)
+                        }
+                    }
+                    if window.count == kH {
+                        for i in 0..<kH { add(window.lowerBound + i) }
+                    } else {
+                        for h in window { add(h) }
+                    }
+                    let q = s / UnsafeRawPointer(div + (ph * gW + g)).loadUnaligned(as: SIMD8<Float>.self)
+                    Self.store(q, y + (o + g), count: pW - g, end: yEnd)
+                    g += 8
+                }
+            }
+        }
+    }
+
+    /// dx (planes, H, W) = Σ over the windows holding each pixel of dy (planes, pH, pW) over
+    /// the window's divisor.
+    ///
+    /// Caffe adds each window's share to its pixels from 0, window after window, and a pixel's
+    /// sum depends on that order. Rows of windows go in order. Within a row, pixel i of phase p
+    /// gets the share of window i − m for each tap p + m·strideW: taking m from the largest
+    /// down adds them window after window, in registers, one load and store per pixel group.
+    /// Shares land in polyphase rows (padding included, then dropped); lanes past `pooledW`
+    /// add +0, which changes no sum (see `aveForward`).
+    func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int) {
+        switch shape {
+        case .k3s2: aveBackward(dy, dx, planes, kH: 3, kW: 3, sW: 2)
+        case .k2s2: aveBackward(dy, dx, planes, kH: 2, kW: 2, sW: 2)
+        case .k3s1: aveBackward(dy, dx, planes, kH: 3, kW: 3, sW: 1)
+        case .other: aveBackward(dy, dx, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        }
+    }
+
+    @inline(__always)
+    private func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ planes: Int,
+                             kH: Int, kW: Int, sW: Int) {
+        let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
+        let L = phaseLength, pitch = rowPitch
+        // each window row's shares after `lead` zeros (windows −1, −2, … for the taps m > 0), a
+        // ring of planes, (ahead + 1, pH, lead + pixelsW); lanes past pW stay 0
+        let lead = (kW - 1) / sW, reach = pixelsW, shareRow = lead + reach
+        let ahead = planesAhead, planeShares = pH * shareRow
+        let shares = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeShares)
+        shares.initialize(repeating: 0, count: (ahead + 1) * planeShares)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: H * pitch)     // (H, pitch)
+        sums.initialize(repeating: 0, count: H * pitch)
+        let div = divisors()
+        defer { shares.deallocate(); sums.deallocate(); div.deallocate() }
+
+        /// dy / divisor of window row `ph` of plane `pl`, into `to` (lead + pixelsW).
+        func share(_ pl: Int, _ ph: Int, to: UnsafeMutablePointer<Float>) {
+            let top = dy + (pl * pH + ph) * pW, d = div + ph * gW, s = to + lead
+            var pw = 0
+            while pw + 8 <= pW {
+                let q = UnsafeRawPointer(top + pw).loadUnaligned(as: SIMD8<Float>.self)
+                    / UnsafeRawPointer(d + pw).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(s + pw).storeBytes(of: q, as: SIMD8<Float>.self)
+                pw += 8
+            }
+            if pw + 4 <= pW {
+                let q = UnsafeRawPointer(top + pw).loadUnaligned(as: SIMD4<Float>.self)
+                    / UnsafeRawPointer(d + pw).loadUnaligned(as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(s + pw).storeBytes(of: q, as: SIMD4<Float>.self)
+                pw += 4
+            }
+            while pw < pW { s[pw] = top[pw] / d[pw]; pw += 1 }
+        }
+
+        for q in 0..<min(ahead, planes) {
+            for ph in 0..<pH { share(q, ph, to: shares + (q * pH + ph) * shareRow) }
+        }
+        var slot = 0
+        for pl in 0..<planes {
+            // plane pl + ahead goes where plane pl − 1 was
+            let cur = shares + slot * planeShares, next = shares + (slot == 0 ? ahead : slot - 1) * planeShares
+            slot = slot == ahead ? 0 : slot + 1
+            let d = dx + pl * H * W
+            var done = 0                    // image rows written to dx (and their sums zeroed)
+            for ph in 0..<pH {
+                if pl + ahead < planes { share(pl + ahead, ph, to: next + ph * shareRow) }
+                let s = cur + (ph * shareRow + lead)
+                for h in rows(ph) {
+                    for p in 0..<sW {
+                        // taps of phase p: p, p + sW, …
+                        let count = p < kW ? (kW - 1 - p) / sW + 1 : 0
+                        if count == 0 { continue }
+                        let r = sums + (h * pitch + p * L)
+                        var g = 0
+                        while g < reach {
+                            let pr = UnsafeMutableRawPointer(r + g)
+                            var v = pr.loadUnaligned(as: SIMD8<Float>.self)
+                            var m = count - 1
+                            while m >= 0 {
+                                v += UnsafeRawPointer(s + (g - m)).loadUnaligned(as: SIMD8<Float>.self)
+                                m -= 1
+                            }
+                            pr.storeBytes(of: v, as: SIMD8<Float>.self)
+                            g += 8
+                        }
+                    }
+                }
+                // rows above the next window row's first are final
+                let final = ph + 1 < pH ? min(H, max(0, (ph + 1) * strideH - padH)) : H
+                while done < final {
+                    let r = sums + done * pitch
+                    copyFromPhases(r, d + done * W)
+                    // zeroed as it is added to, so that the next plane's loads take the stores'
+                    // values directly
+                    for p in 0..<sW {
+                        var g = 0
+                        while g < reach {
+                            UnsafeMutableRawPointer(r + (p * L + g)).storeBytes(of: SIMD8<Float>(), as: SIMD8<Float>.self)
+                            g += 8
+                        }
+                    }
+                    done += 1
+                }
+            }
+        }
+    }
+
+    // MARK: stores
+
+    /// v to p, or only its first `count` lanes when all eight would pass `end`. Lanes past a
+    /// row's last window fall on the next output row, written later (rows go in order), so
+    /// only the last group of a blob needs trimming.
+    @inline(__always)
+    private static func store<T: SIMDScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>, count: Int,
+                                             end: UnsafeMutablePointer<T>) {
+        if end - p >= 8 {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+        } else {
+            for l in 0..<min(count, 8) { p[l] = v[l] }
+        }
+    }
+}
