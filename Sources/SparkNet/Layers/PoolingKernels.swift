@@ -82,15 +82,17 @@ struct PoolingKernels {
 
     /// The common square kernels and strides, for which the kernels are inlined with them as
     /// constants: the loops over taps, phases and a whole window's rows unroll, and the
-    /// windows' chains of dependent operations overlap.
-    private enum Shape { case k3s2, k2s2, k3s1, other }
+    /// windows' chains of dependent operations overlap. With one window a row (global pooling,
+    /// mostly) there is nothing to spread over the lanes: Caffe's loops as they are.
+    private enum Shape { case k3s2, k2s2, k3s1, other, oneColumn }
 
     private var shape: Shape {
+        if pooledW == 1 { return .oneColumn }
         switch (kernelH, kernelW, strideW) {
-        case (3, 3, 2): .k3s2
-        case (2, 2, 2): .k2s2
-        case (3, 3, 1): .k3s1
-        default: .other
+        case (3, 3, 2): return .k3s2
+        case (2, 2, 2): return .k2s2
+        case (3, 3, 1): return .k3s1
+        default: return .other
         }
     }
 
@@ -205,6 +207,7 @@ struct PoolingKernels {
         case .k2s2: maxForward(x, y, planes, mask, topMask, kH: 2, kW: 2, sW: 2)
         case .k3s1: maxForward(x, y, planes, mask, topMask, kH: 3, kW: 3, sW: 1)
         case .other: maxForward(x, y, planes, mask, topMask, kH: kernelH, kW: kernelW, sW: strideW)
+        case .oneColumn: scalarForward(x, y, planes: planes, max: true, mask: mask, topMask: topMask)
         }
     }
 
@@ -345,6 +348,7 @@ struct PoolingKernels {
         case .k2s2: aveForward(x, y, planes, kH: 2, kW: 2, sW: 2)
         case .k3s1: aveForward(x, y, planes, kH: 3, kW: 3, sW: 1)
         case .other: aveForward(x, y, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        case .oneColumn: scalarForward(x, y, planes: planes, max: false, mask: nil, topMask: nil)
         }
     }
 
@@ -413,6 +417,7 @@ struct PoolingKernels {
         case .k2s2: aveBackward(dy, dx, planes, kH: 2, kW: 2, sW: 2)
         case .k3s1: aveBackward(dy, dx, planes, kH: 3, kW: 3, sW: 1)
         case .other: aveBackward(dy, dx, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        case .oneColumn: scalarAveBackward(dy, dx, planes: planes)
         }
     }
 
@@ -499,6 +504,65 @@ struct PoolingKernels {
                         }
                     }
                     done += 1
+                }
+            }
+        }
+    }
+
+    // MARK: one window a row
+
+    /// The window of output (ph, pw): its rows and columns in the image, and Caffe's AVE divisor.
+    @inline(__always)
+    private func window(_ ph: Int, _ pw: Int) -> (rows: Range<Int>, columns: Range<Int>, divisor: Float) {
+        let hs = ph * strideH - padH, ws = pw * strideW - padW
+        let he = min(hs + kernelH, height + padH), we = min(ws + kernelW, width + padW)
+        let h0 = max(hs, 0), w0 = max(ws, 0)
+        return (h0..<max(h0, min(he, height)), w0..<max(w0, min(we, width)), Float((he - hs) * (we - ws)))
+    }
+
+    /// Caffe's forward loops: MAX (strict `>` from −FLT_MAX, argmax into `mask` or `topMask`)
+    /// or AVE (the window summed row-major from 0, over the divisor).
+    private func scalarForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int, max: Bool,
+                               mask: UnsafeMutablePointer<Int32>?, topMask: UnsafeMutablePointer<Float>?) {
+        let H = height, W = width, pH = pooledH, pW = pooledW
+        for pl in 0..<planes {
+            let src = x + pl * H * W
+            for ph in 0..<pH {
+                for pw in 0..<pW {
+                    let o = (pl * pH + ph) * pW + pw
+                    let win = window(ph, pw)
+                    if max {
+                        var best = -Float.greatestFiniteMagnitude, arg = -1
+                        for h in win.rows {
+                            for w in win.columns where src[h * W + w] > best { best = src[h * W + w]; arg = h * W + w }
+                        }
+                        y[o] = best
+                        if let tm = topMask { tm[o] = Float(arg) } else { mask?[o] = Int32(truncatingIfNeeded: arg) }
+                    } else {
+                        var s: Float = 0
+                        for h in win.rows {
+                            for w in win.columns { s += src[h * W + w] }
+                        }
+                        y[o] = s / win.divisor
+                    }
+                }
+            }
+        }
+    }
+
+    /// Caffe's AVE backward loops: each window's share added to its pixels, window after window.
+    private func scalarAveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int) {
+        let H = height, W = width, pH = pooledH, pW = pooledW
+        for pl in 0..<planes {
+            let d = dx + pl * H * W
+            d.update(repeating: 0, count: H * W)
+            for ph in 0..<pH {
+                for pw in 0..<pW {
+                    let win = window(ph, pw)
+                    let share = dy[(pl * pH + ph) * pW + pw] / win.divisor
+                    for h in win.rows {
+                        for w in win.columns { d[h * W + w] += share }
+                    }
                 }
             }
         }
