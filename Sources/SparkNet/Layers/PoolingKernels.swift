@@ -80,10 +80,11 @@ struct PoolingKernels {
         sW == 1 ? kj : sW == 2 ? (kj & 1) * phaseLength + kj >> 1 : taps[kj]
     }
 
-    /// The common square kernels and strides, for which the kernels are inlined with them as
-    /// constants: the loops over taps, phases and a whole window's rows unroll, and the
-    /// windows' chains of dependent operations overlap. With one window a row (global pooling,
-    /// mostly) there is nothing to spread over the lanes: Caffe's loops as they are.
+    /// The common square kernels and strides, for which the kernels are specialised with them
+    /// as constants (a `KernelShape` type each): the loops over taps, phases and a whole
+    /// window's rows unroll, and the windows' chains of dependent operations overlap. With one
+    /// window a row (global pooling, mostly) there is nothing to spread over the lanes: Caffe's
+    /// loops as they are.
     private enum Shape { case k3s2, k2s2, k3s1, other, oneColumn }
 
     private var shape: Shape {
@@ -203,18 +204,18 @@ struct PoolingKernels {
     func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
                     mask: UnsafeMutablePointer<Int32>?, topMask: UnsafeMutablePointer<Float>?) {
         switch shape {
-        case .k3s2: maxForward(x, y, planes, mask, topMask, kH: 3, kW: 3, sW: 2)
-        case .k2s2: maxForward(x, y, planes, mask, topMask, kH: 2, kW: 2, sW: 2)
-        case .k3s1: maxForward(x, y, planes, mask, topMask, kH: 3, kW: 3, sW: 1)
-        case .other: maxForward(x, y, planes, mask, topMask, kH: kernelH, kW: kernelW, sW: strideW)
+        case .k3s2: maxForward(x, y, planes, mask, topMask, K3S2())
+        case .k2s2: maxForward(x, y, planes, mask, topMask, K2S2())
+        case .k3s1: maxForward(x, y, planes, mask, topMask, K3S1())
+        case .other: maxForward(x, y, planes, mask, topMask, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarForward(x, y, planes: planes, max: true, mask: mask, topMask: topMask)
         }
     }
 
-    @inline(__always)
-    private func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
-                            _ mask: UnsafeMutablePointer<Int32>?, _ topMask: UnsafeMutablePointer<Float>?,
-                            kH: Int, kW: Int, sW: Int) {
+    private func maxForward<K: KernelShape>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
+                                            _ mask: UnsafeMutablePointer<Int32>?, _ topMask: UnsafeMutablePointer<Float>?,
+                                            _ k: K) {
+        let kH = k.kH, kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let pitch = rowPitch
         let lowest = SIMD8<Float>(repeating: -Float.greatestFiniteMagnitude)
@@ -344,17 +345,17 @@ struct PoolingKernels {
     /// changes no sum: a sum that starts at +0 is never −0 (x + y is −0 only if both are).
     func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int) {
         switch shape {
-        case .k3s2: aveForward(x, y, planes, kH: 3, kW: 3, sW: 2)
-        case .k2s2: aveForward(x, y, planes, kH: 2, kW: 2, sW: 2)
-        case .k3s1: aveForward(x, y, planes, kH: 3, kW: 3, sW: 1)
-        case .other: aveForward(x, y, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        case .k3s2: aveForward(x, y, planes, K3S2())
+        case .k2s2: aveForward(x, y, planes, K2S2())
+        case .k3s1: aveForward(x, y, planes, K3S1())
+        case .other: aveForward(x, y, planes, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarForward(x, y, planes: planes, max: false, mask: nil, topMask: nil)
         }
     }
 
-    @inline(__always)
-    private func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
-                            kH: Int, kW: Int, sW: Int) {
+    private func aveForward<K: KernelShape>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
+                                            _ k: K) {
+        let kH = k.kH, kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let pitch = rowPitch
         // a ring of planes in polyphase rows, (ahead + 1, H, pitch): plane q in slot q % (ahead + 1)
@@ -413,17 +414,17 @@ struct PoolingKernels {
     /// add +0, which changes no sum (see `aveForward`).
     func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int) {
         switch shape {
-        case .k3s2: aveBackward(dy, dx, planes, kH: 3, kW: 3, sW: 2)
-        case .k2s2: aveBackward(dy, dx, planes, kH: 2, kW: 2, sW: 2)
-        case .k3s1: aveBackward(dy, dx, planes, kH: 3, kW: 3, sW: 1)
-        case .other: aveBackward(dy, dx, planes, kH: kernelH, kW: kernelW, sW: strideW)
+        case .k3s2: aveBackward(dy, dx, planes, K3S2())
+        case .k2s2: aveBackward(dy, dx, planes, K2S2())
+        case .k3s1: aveBackward(dy, dx, planes, K3S1())
+        case .other: aveBackward(dy, dx, planes, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarAveBackward(dy, dx, planes: planes)
         }
     }
 
-    @inline(__always)
-    private func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ planes: Int,
-                             kH: Int, kW: Int, sW: Int) {
+    private func aveBackward<K: KernelShape>(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ planes: Int,
+                                             _ k: K) {
+        let kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let L = phaseLength, pitch = rowPitch
         // each window row's shares after `lead` zeros (windows −1, −2, … for the taps m > 0), a
@@ -583,3 +584,16 @@ struct PoolingKernels {
         }
     }
 }
+
+/// A window's height and width and the horizontal stride: constants in the common shapes'
+/// types, so that the kernels specialised for them unroll.
+private protocol KernelShape {
+    var kH: Int { get }
+    var kW: Int { get }
+    var sW: Int { get }
+}
+
+private struct K3S2: KernelShape { var kH: Int { 3 }; var kW: Int { 3 }; var sW: Int { 2 } }
+private struct K2S2: KernelShape { var kH: Int { 2 }; var kW: Int { 2 }; var sW: Int { 2 } }
+private struct K3S1: KernelShape { var kH: Int { 3 }; var kW: Int { 3 }; var sW: Int { 1 } }
+private struct AnyKernel: KernelShape { let kH: Int, kW: Int, sW: Int }
