@@ -56,29 +56,28 @@ struct PoolingKernels {
     /// misses are served before its turn, however small the planes.
     private var planesAhead: Int { max(1, 2048 / max(1, height * width)) }
 
-    /// The image rows of the plane ahead to handle by step ph of this plane's pooledH steps:
-    /// rows [schedule[ph], schedule[ph + 1]), spread evenly (and worked out once: a division
-    /// costs as much as a row). Caller deallocates.
-    private func rowSchedule() -> UnsafeMutablePointer<Int> {
-        let schedule = UnsafeMutablePointer<Int>.allocate(capacity: pooledH + 1)
-        for ph in 0...pooledH { schedule[ph] = ph * height / pooledH }
-        return schedule
+    /// Floats of scratch (from the net's workspace) the kernels need, forward and backward,
+    /// for MAX (`max`) or AVE pooling.
+    func scratchFloats(max: Bool) -> Int {
+        if shape == .oneColumn { return 0 }
+        let ring = (planesAhead + 1) * height * rowPitch
+        if max { return ring + 2 * height * groupedW }
+        let shares = (planesAhead + 1) * pooledH * ((kernelW - 1) / strideW + pixelsW)
+        return Swift.max(ring, shares + height * rowPitch) + pooledH * groupedW
     }
 
-    /// For each tap kj of a window row, its offset from the window's first tap in a polyphase
-    /// row: (kj % strideW)·phaseLength + kj / strideW. Caller deallocates.
-    private func tapOffsets() -> UnsafeMutablePointer<Int> {
-        let taps = UnsafeMutablePointer<Int>.allocate(capacity: kernelW)
-        for kj in 0..<kernelW { taps[kj] = (kj % strideW) * phaseLength + kj / strideW }
-        return taps
-    }
-
-    /// Offset of tap kj in a polyphase row, from `taps` or, for a stride of 1 or 2, worked out
-    /// (with the stride a constant it folds away).
+    /// Offset of tap kj in a polyphase row: (kj % strideW)·phaseLength + kj / strideW, without
+    /// dividing for strides 1 and 2; `sW` is `strideW`, a constant in the specialised kernels,
+    /// where this folds away.
     @inline(__always)
-    private func tap(_ kj: Int, _ sW: Int, _ taps: UnsafePointer<Int>) -> Int {
-        sW == 1 ? kj : sW == 2 ? (kj & 1) * phaseLength + kj >> 1 : taps[kj]
+    private func tap(_ kj: Int, _ sW: Int) -> Int {
+        sW == 1 ? kj : sW == 2 ? (kj & 1) * phaseLength + kj >> 1 : (kj % sW) * phaseLength + kj / sW
     }
+
+    /// Whether `done` rows of the plane ahead are fewer than due after step ph of this plane's
+    /// pooledH steps: spreads its rows evenly over them, without dividing.
+    @inline(__always)
+    private func behind(_ done: Int, step ph: Int) -> Bool { done * pooledH < (ph + 1) * height }
 
     /// The common square kernels and strides, for which the kernels are specialised with them
     /// as constants (a `KernelShape` type each): the loops over taps, phases and a whole
@@ -97,10 +96,9 @@ struct PoolingKernels {
         }
     }
 
-    /// Caffe's AVE divisor of every window, (pooledH, groupedW): the window clipped to the
-    /// PADDED image; 1 for the lanes past `pooledW`. Caller deallocates.
-    private func divisors() -> UnsafeMutablePointer<Float> {
-        let div = UnsafeMutablePointer<Float>.allocate(capacity: pooledH * groupedW)
+    /// Caffe's AVE divisor of every window into `div` (pooledH, groupedW): the window clipped
+    /// to the PADDED image; 1 for the lanes past `pooledW`.
+    private func divisors(_ div: UnsafeMutablePointer<Float>) {
         for ph in 0..<pooledH {
             let hs = ph * strideH - padH
             let poolH = min(hs + kernelH, height + padH) - hs
@@ -109,7 +107,6 @@ struct PoolingKernels {
                 div[ph * groupedW + pw] = pw < pooledW ? Float(poolH * (min(ws + kernelW, width + padW) - ws)) : 1
             }
         }
-        return div
     }
 
     // MARK: polyphase rows
@@ -202,32 +199,32 @@ struct PoolingKernels {
     /// row holding the maximum, and in it the first column. The padding is −FLT_MAX, which never
     /// beats anything. NaN never compares greater, so it is skipped as in Caffe.
     func maxForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
-                    mask: UnsafeMutablePointer<Int32>?, topMask: UnsafeMutablePointer<Float>?) {
+                    mask: UnsafeMutablePointer<Int32>?, topMask: UnsafeMutablePointer<Float>?,
+                    scratch: UnsafeMutablePointer<Float>) {
         switch shape {
-        case .k3s2: maxForward(x, y, planes, mask, topMask, K3S2())
-        case .k2s2: maxForward(x, y, planes, mask, topMask, K2S2())
-        case .k3s1: maxForward(x, y, planes, mask, topMask, K3S1())
-        case .other: maxForward(x, y, planes, mask, topMask, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
+        case .k3s2: maxForward(x, y, planes, mask, topMask, scratch, K3S2())
+        case .k2s2: maxForward(x, y, planes, mask, topMask, scratch, K2S2())
+        case .k3s1: maxForward(x, y, planes, mask, topMask, scratch, K3S1())
+        case .other: maxForward(x, y, planes, mask, topMask, scratch, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarForward(x, y, planes: planes, max: true, mask: mask, topMask: topMask)
         }
     }
 
     private func maxForward<K: KernelShape>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
                                             _ mask: UnsafeMutablePointer<Int32>?, _ topMask: UnsafeMutablePointer<Float>?,
-                                            _ k: K) {
+                                            _ scratch: UnsafeMutablePointer<Float>, _ k: K) {
         let kH = k.kH, kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let pitch = rowPitch
         let lowest = SIMD8<Float>(repeating: -Float.greatestFiniteMagnitude)
         // a ring of planes in polyphase rows, (ahead + 1, H, pitch): plane q in slot q % (ahead + 1)
         let ahead = planesAhead, planeFloats = H * pitch
-        let phases = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeFloats)
-        phases.initialize(repeating: -Float.greatestFiniteMagnitude, count: (ahead + 1) * planeFloats)
-        // each image row's maximum over each window's columns, and where: (H, gW)
-        let rowBest = UnsafeMutablePointer<Float>.allocate(capacity: H * gW)
-        let rowArg = UnsafeMutablePointer<Int32>.allocate(capacity: H * gW)
-        let taps = tapOffsets()
-        defer { phases.deallocate(); rowBest.deallocate(); rowArg.deallocate(); taps.deallocate() }
+        let phases = scratch
+        phases.update(repeating: -Float.greatestFiniteMagnitude, count: (ahead + 1) * planeFloats)
+        // each image row's maximum over each window's columns, and where (Int32s, only ever
+        // read and written as raw bytes): (H, gW) each
+        let rowBest = phases + (ahead + 1) * planeFloats
+        let rowArg = UnsafeMutableRawPointer(rowBest + H * gW)
         // image column of each lane's first tap in group 0
         let laneColumn = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) &* Int32(sW) &- Int32(padW)
         let yEnd = y + planes * pH * pW
@@ -253,16 +250,14 @@ struct PoolingKernels {
                     var best = lowest.replacing(with: first, where: first .> lowest)
                     let groupIndex = rowIndex &+ Int32(truncatingIfNeeded: g * sW)
                     var arg = groupIndex
-                    var kj = 1
-                    while kj < kW {
-                        let v = r.loadUnaligned(fromByteOffset: tap(kj, sW, taps) * 4, as: SIMD8<Float>.self)
+                    for kj in 1..<kW {
+                        let v = r.loadUnaligned(fromByteOffset: tap(kj, sW) * 4, as: SIMD8<Float>.self)
                         let gt = v .> best
                         best.replace(with: v, where: gt)
                         arg.replace(with: groupIndex &+ Int32(truncatingIfNeeded: kj), where: gt)
-                        kj += 1
                     }
                     UnsafeMutableRawPointer(rowBest + (h * gW + g)).storeBytes(of: best, as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(rowArg + (h * gW + g)).storeBytes(of: arg, as: SIMD8<Int32>.self)
+                    rowArg.storeBytes(of: arg, toByteOffset: (h * gW + g) * 4, as: SIMD8<Int32>.self)
                     g += 8
                 }
             }
@@ -274,7 +269,7 @@ struct PoolingKernels {
                     var best = lowest, arg = SIMD8<Int32>(repeating: -1)
                     @inline(__always) func take(_ h: Int, first: Bool) {
                         let v = UnsafeRawPointer(rowBest + (h * gW + g)).loadUnaligned(as: SIMD8<Float>.self)
-                        let i = UnsafeRawPointer(rowArg + (h * gW + g)).loadUnaligned(as: SIMD8<Int32>.self)
+                        let i = rowArg.loadUnaligned(fromByteOffset: (h * gW + g) * 4, as: SIMD8<Int32>.self)
                         if first {
                             best = v; arg = i
                         } else {
@@ -310,16 +305,17 @@ struct PoolingKernels {
                      mask: UnsafePointer<Int32>?, topMask: UnsafePointer<Float>?) {
         let W = width, pH = pooledH, pW = pooledW
         let plane = height * W, outputs = pH * pW
-        let schedule = rowSchedule(), ahead = planesAhead
-        defer { schedule.deallocate() }
+        let ahead = planesAhead
         dx.update(repeating: 0, count: min(ahead, planes) * plane)
         for pl in 0..<planes {
             let d = dx + pl * plane, g = dy + pl * outputs
             let next: UnsafeMutablePointer<Float>? = pl + ahead < planes ? d + ahead * plane : nil
+            var zeroed = 0                  // rows of the plane ahead
             for ph in 0..<pH {
                 if let nx = next {
-                    let r0 = schedule[ph], r1 = schedule[ph + 1]
-                    (nx + r0 * W).update(repeating: 0, count: (r1 - r0) * W)
+                    let first = zeroed
+                    while behind(zeroed, step: ph) { zeroed += 1 }
+                    (nx + first * W).update(repeating: 0, count: (zeroed - first) * W)
                 }
                 let j0 = ph * pW
                 if let tm = topMask.map({ $0 + pl * outputs }) {
@@ -343,27 +339,28 @@ struct PoolingKernels {
     ///
     /// Each lane sums its window row-major from 0, as Caffe. The padding is 0, and adding +0
     /// changes no sum: a sum that starts at +0 is never −0 (x + y is −0 only if both are).
-    func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int) {
+    func aveForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Int,
+                    scratch: UnsafeMutablePointer<Float>) {
         switch shape {
-        case .k3s2: aveForward(x, y, planes, K3S2())
-        case .k2s2: aveForward(x, y, planes, K2S2())
-        case .k3s1: aveForward(x, y, planes, K3S1())
-        case .other: aveForward(x, y, planes, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
+        case .k3s2: aveForward(x, y, planes, scratch, K3S2())
+        case .k2s2: aveForward(x, y, planes, scratch, K2S2())
+        case .k3s1: aveForward(x, y, planes, scratch, K3S1())
+        case .other: aveForward(x, y, planes, scratch, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarForward(x, y, planes: planes, max: false, mask: nil, topMask: nil)
         }
     }
 
     private func aveForward<K: KernelShape>(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ planes: Int,
-                                            _ k: K) {
+                                            _ scratch: UnsafeMutablePointer<Float>, _ k: K) {
         let kH = k.kH, kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let pitch = rowPitch
         // a ring of planes in polyphase rows, (ahead + 1, H, pitch): plane q in slot q % (ahead + 1)
         let ahead = planesAhead, planeFloats = H * pitch
-        let phases = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeFloats)
-        phases.initialize(repeating: 0, count: (ahead + 1) * planeFloats)
-        let div = divisors(), taps = tapOffsets(), schedule = rowSchedule()
-        defer { phases.deallocate(); div.deallocate(); taps.deallocate(); schedule.deallocate() }
+        let phases = scratch
+        phases.update(repeating: 0, count: (ahead + 1) * planeFloats)
+        let div = phases + (ahead + 1) * planeFloats      // (pH, gW)
+        divisors(div)
         let yEnd = y + planes * pH * pW
 
         for h in 0..<(min(ahead, planes) * H) { copyToPhases(x + h * W, phases + h * pitch) }
@@ -373,10 +370,12 @@ struct PoolingKernels {
             let cur = phases + slot * planeFloats, next = phases + (slot == 0 ? ahead : slot - 1) * planeFloats
             let nextX: UnsafePointer<Float>? = pl + ahead < planes ? x + (pl + ahead) * H * W : nil
             slot = slot == ahead ? 0 : slot + 1
+            var copied = 0                  // rows of the plane ahead
             for ph in 0..<pH {
                 if let nx = nextX {
-                    for h in schedule[ph]..<schedule[ph + 1] {
-                        copyToPhases(nx + h * W, next + h * pitch)
+                    while behind(copied, step: ph) {
+                        copyToPhases(nx + copied * W, next + copied * pitch)
+                        copied += 1
                     }
                 }
                 let window = rows(ph)
@@ -387,7 +386,7 @@ struct PoolingKernels {
                     @inline(__always) func add(_ h: Int) {
                         let r = UnsafeRawPointer(cur + (h * pitch + g))
                         for kj in 0..<kW {
-                            s += r.loadUnaligned(fromByteOffset: tap(kj, sW, taps) * 4, as: SIMD8<Float>.self)
+                            s += r.loadUnaligned(fromByteOffset: tap(kj, sW) * 4, as: SIMD8<Float>.self)
                         }
                     }
                     if window.count == kH {
@@ -412,18 +411,19 @@ struct PoolingKernels {
     /// down adds them window after window, in registers, one load and store per pixel group.
     /// Shares land in polyphase rows (padding included, then dropped); lanes past `pooledW`
     /// add +0, which changes no sum (see `aveForward`).
-    func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int) {
+    func aveBackward(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, planes: Int,
+                     scratch: UnsafeMutablePointer<Float>) {
         switch shape {
-        case .k3s2: aveBackward(dy, dx, planes, K3S2())
-        case .k2s2: aveBackward(dy, dx, planes, K2S2())
-        case .k3s1: aveBackward(dy, dx, planes, K3S1())
-        case .other: aveBackward(dy, dx, planes, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
+        case .k3s2: aveBackward(dy, dx, planes, scratch, K3S2())
+        case .k2s2: aveBackward(dy, dx, planes, scratch, K2S2())
+        case .k3s1: aveBackward(dy, dx, planes, scratch, K3S1())
+        case .other: aveBackward(dy, dx, planes, scratch, AnyKernel(kH: kernelH, kW: kernelW, sW: strideW))
         case .oneColumn: scalarAveBackward(dy, dx, planes: planes)
         }
     }
 
     private func aveBackward<K: KernelShape>(_ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ planes: Int,
-                                             _ k: K) {
+                                             _ scratch: UnsafeMutablePointer<Float>, _ k: K) {
         let kW = k.kW, sW = k.sW
         let H = height, W = width, pH = pooledH, pW = pooledW, gW = groupedW
         let L = phaseLength, pitch = rowPitch
@@ -431,12 +431,11 @@ struct PoolingKernels {
         // ring of planes, (ahead + 1, pH, lead + pixelsW); lanes past pW stay 0
         let lead = (kW - 1) / sW, reach = pixelsW, shareRow = lead + reach
         let ahead = planesAhead, planeShares = pH * shareRow
-        let shares = UnsafeMutablePointer<Float>.allocate(capacity: (ahead + 1) * planeShares)
-        shares.initialize(repeating: 0, count: (ahead + 1) * planeShares)
-        let sums = UnsafeMutablePointer<Float>.allocate(capacity: H * pitch)     // (H, pitch)
-        sums.initialize(repeating: 0, count: H * pitch)
-        let div = divisors()
-        defer { shares.deallocate(); sums.deallocate(); div.deallocate() }
+        let shares = scratch
+        let sums = shares + (ahead + 1) * planeShares                           // (H, pitch)
+        let div = sums + H * pitch                                               // (pH, gW)
+        scratch.update(repeating: 0, count: (ahead + 1) * planeShares + H * pitch)
+        divisors(div)
 
         /// dy / divisor of window row `ph` of plane `pl`, into `to` (lead + pixelsW).
         func share(_ pl: Int, _ ph: Int, to: UnsafeMutablePointer<Float>) {

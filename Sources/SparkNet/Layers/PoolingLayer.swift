@@ -28,9 +28,11 @@ public final class PoolingLayer: Layer {
     /// element of the window equal to the window's maximum, which is exactly Caffe's argmax),
     /// so forward vectorises and backward writes every bottom gradient once, without zeroing.
     private var tiledMax2x2 = false
-    /// The vectorised MAX/AVE kernels for the current shape (all but the tiled 2×2 case).
+    /// The vectorised MAX/AVE kernels for the current shape (all but the tiled 2×2 case), and
+    /// the floats of workspace they use.
     private var kernels = PoolingKernels(height: 1, width: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,
                                          padH: 0, padW: 0, pooledH: 1, pooledW: 1)
+    private var scratchFloats = 0
 
     deinit { mask.deallocate() }
 
@@ -107,6 +109,8 @@ public final class PoolingLayer: Layer {
         kernels = PoolingKernels(height: height, width: width, kernelH: kernelH, kernelW: kernelW,
                                  strideH: strideH, strideW: strideW, padH: padH, padW: padW,
                                  pooledH: pooledH, pooledW: pooledW)
+        scratchFloats = tiledMax2x2 ? 0 : kernels.scratchFloats(max: method == .max)
+        context.workspace.reserve(scratchFloats)
         if method == .max && top.count == 1 && !tiledMax2x2 {
             let n = top[0].count
             if n > maskCapacity {
@@ -128,9 +132,10 @@ public final class PoolingLayer: Layer {
         case .max:
             // the argmax goes to the Int32 mask, or with a mask top to its floats
             let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
-            kernels.maxForward(x, y, planes: planes, mask: topMask == nil ? mask : nil, topMask: topMask)
+            kernels.maxForward(x, y, planes: planes, mask: topMask == nil ? mask : nil, topMask: topMask,
+                               scratch: context.workspace.buffer(scratchFloats))
         case .ave:
-            kernels.aveForward(x, y, planes: planes)
+            kernels.aveForward(x, y, planes: planes, scratch: context.workspace.buffer(scratchFloats))
         case .stochastic:
             throw SparkNetError("\(label): STOCHASTIC pooling is not supported")
         }
@@ -150,7 +155,7 @@ public final class PoolingLayer: Layer {
             kernels.maxBackward(dy, dx, planes: planes, mask: topMask == nil ? UnsafePointer(mask) : nil,
                                 topMask: topMask)
         case .ave:
-            kernels.aveBackward(dy, dx, planes: planes)
+            kernels.aveBackward(dy, dx, planes: planes, scratch: context.workspace.buffer(scratchFloats))
         case .stochastic:
             break
         }
