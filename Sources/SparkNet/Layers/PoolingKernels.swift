@@ -494,8 +494,8 @@ struct PoolingKernels {
                 while done < final {
                     let r = sums + done * pitch
                     copyFromPhases(r, d + done * W)
-                    // zeroed as it is added to, so that the next plane's loads take the stores'
-                    // values directly
+                    // zeroed by stores shaped like the adds' (same address and width), which
+                    // the next plane's loads can take their values from while still in flight
                     for p in 0..<sW {
                         var g = 0
                         while g < reach {
