@@ -28,6 +28,11 @@ public final class PoolingLayer: Layer {
     /// element of the window equal to the window's maximum, which is exactly Caffe's argmax),
     /// so forward vectorises and backward writes every bottom gradient once, without zeroing.
     private var tiledMax2x2 = false
+    /// The vectorised MAX/AVE kernels for the current shape (all but the tiled 2×2 case), and
+    /// the floats of workspace they use.
+    private var kernels = PoolingKernels(height: 1, width: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,
+                                         padH: 0, padW: 0, pooledH: 1, pooledW: 1)
+    private var scratchFloats = 0
 
     deinit { mask.deallocate() }
 
@@ -101,6 +106,11 @@ public final class PoolingLayer: Layer {
         tiledMax2x2 = method == .max && top.count == 1 && !globalPooling && kernelH == 2 && kernelW == 2
             && strideH == 2 && strideW == 2 && padH == 0 && padW == 0
             && height == 2 * pooledH && width == 2 * pooledW
+        kernels = PoolingKernels(height: height, width: width, kernelH: kernelH, kernelW: kernelW,
+                                 strideH: strideH, strideW: strideW, padH: padH, padW: padW,
+                                 pooledH: pooledH, pooledW: pooledW)
+        scratchFloats = tiledMax2x2 ? 0 : kernels.scratchFloats(max: method == .max)
+        context.workspace.reserve(scratchFloats)
         if method == .max && top.count == 1 && !tiledMax2x2 {
             let n = top[0].count
             if n > maskCapacity {
@@ -114,155 +124,18 @@ public final class PoolingLayer: Layer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let x = bottom[0].data, y = top[0].data
         let planes = bottom[0].shape[0] * channels
-        let H = height, W = width, pH = pooledH, pW = pooledW
         if tiledMax2x2 {
             forwardTiledMax2x2(x, y, planes: planes)
             return
         }
         switch method {
         case .max:
-            // The argmax goes to the Int32 mask (or, with a mask top, to the mask top's floats).
-            // Ties keep the first maximum in row-major window order, as Caffe (strict `>`).
+            // the argmax goes to the Int32 mask, or with a mask top to its floats
             let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
-            let kH = kernelH, kW = kernelW, sH = strideH, sW = strideW, pdH = padH, pdW = padW
-            let exact2x2 = kH == 2 && kW == 2 && sH == 2 && sW == 2 && pdH == 0 && pdW == 0
-                && 2 * pH <= H && 2 * pW <= W
-            for pl in 0..<planes {
-                let src = x + pl * H * W          // (H, W)
-                let dst = y + pl * pH * pW        // (pH, pW)
-                let o0 = pl * pH * pW
-                if exact2x2 {
-                    // Hot path (LeNet): every window is inside the plane.
-                    for ph in 0..<pH {
-                        let r0 = src + 2 * ph * W, r1 = r0 + W
-                        let rowIndex = 2 * ph * W
-                        for pw in 0..<pW {
-                            // selects, not branches: on real data the argmax is a coin toss
-                            let c = 2 * pw
-                            let i0 = Int32(truncatingIfNeeded: rowIndex + c)
-                            let i2 = i0 &+ Int32(truncatingIfNeeded: W)
-                            var best = -Float.greatestFiniteMagnitude, arg: Int32 = -1
-                            let a = r0[c], b = r0[c + 1], e = r1[c], f = r1[c + 1]
-                            var gt = a > best; best = gt ? a : best; arg = gt ? i0 : arg
-                            gt = b > best; best = gt ? b : best; arg = gt ? i0 &+ 1 : arg
-                            gt = e > best; best = gt ? e : best; arg = gt ? i2 : arg
-                            gt = f > best; best = gt ? f : best; arg = gt ? i2 &+ 1 : arg
-                            let j = ph * pW + pw
-                            dst[j] = best
-                            if let tm = topMask { tm[o0 + j] = Float(arg) } else { mask[o0 + j] = arg }
-                        }
-                    }
-                    continue
-                }
-                // Four windows at once where their columns lie inside the row (stride 1 or 2):
-                // lane-wise `>` selects keep Caffe's first-maximum rule and the argmax.
-                let simdLanes = sW == 1 ? 4 : (sW == 2 ? 8 : 0)   // floats one load reads
-                let laneStep = SIMD4<Int32>(0, 1, 2, 3) &* Int32(truncatingIfNeeded: sW)
-                for ph in 0..<pH {
-                    let hs = ph * sH - pdH
-                    let h0 = max(hs, 0), h1 = min(hs + kH, H)
-                    // vectorised windows: [vLo, vHi), in groups of four
-                    let vLo = simdLanes > 0 ? min(pW, (pdW + sW - 1) / sW) : pW
-                    // four windows from window p on
-                    func group(_ p: Int) {
-                        let ws0 = p * sW - pdW
-                        var best = SIMD4<Float>(repeating: -Float.greatestFiniteMagnitude)
-                        var arg = SIMD4<Int32>(repeating: -1)
-                        for h in h0..<max(h0, h1) {
-                            let r = UnsafeRawPointer(src + h * W + ws0)
-                            for kj in 0..<kW {
-                                let v: SIMD4<Float> = sW == 1
-                                    ? r.loadUnaligned(fromByteOffset: kj &* 4, as: SIMD4<Float>.self)
-                                    : r.loadUnaligned(fromByteOffset: kj &* 4, as: SIMD8<Float>.self).evenHalf
-                                let gt = v .> best
-                                best.replace(with: v, where: gt)
-                                arg.replace(with: laneStep &+ Int32(truncatingIfNeeded: h * W + ws0 + kj), where: gt)
-                            }
-                        }
-                        let j = ph * pW + p
-                        UnsafeMutableRawPointer(dst + j).storeBytes(of: best, as: SIMD4<Float>.self)
-                        if let tm = topMask {
-                            for l in 0..<4 { tm[o0 + j + l] = Float(arg[l]) }
-                        } else {
-                            UnsafeMutableRawPointer(mask + o0 + j).storeBytes(of: arg, as: SIMD4<Int32>.self)
-                        }
-                    }
-                    // a group fits when its four windows and its loads stay inside the row
-                    func fits(_ p: Int) -> Bool { p &+ 4 <= pW && (p * sW - pdW) + kW - 1 + simdLanes <= W }
-                    var vHi = vLo
-                    while fits(vHi) { group(vHi); vHi &+= 4 }
-                    // one more group may overlap the last (a window computed twice gets the same
-                    // values), so that only windows no group can hold stay scalar
-                    if vHi > vLo && vHi < pW {
-                        for p in stride(from: vHi - 1, to: vHi - 4, by: -1) where fits(p) {
-                            group(p); vHi = p + 4
-                            break
-                        }
-                    }
-                    // the other windows (all of them for other strides), one at a time
-                    for pw in 0..<pW where pw < vLo || pw >= vHi {
-                        let wsStart = pw * sW - pdW
-                        let w0 = max(wsStart, 0), w1 = min(wsStart + kW, W)
-                        var best = -Float.greatestFiniteMagnitude
-                        var arg = -1
-                        var h = h0
-                        if w1 - w0 == 3 {
-                            // three-wide rows (3×3 windows, CIFAR): unrolled selects, no inner loop
-                            while h < h1 {
-                                let r = src + h * W + w0, i = h * W + w0
-                                let a = r[0], b = r[1], c = r[2]
-                                var gt = a > best; best = gt ? a : best; arg = gt ? i : arg
-                                gt = b > best; best = gt ? b : best; arg = gt ? i + 1 : arg
-                                gt = c > best; best = gt ? c : best; arg = gt ? i + 2 : arg
-                                h += 1
-                            }
-                        }
-                        while h < h1 {
-                            let r = src + h * W
-                            var w = w0
-                            while w < w1 {
-                                if r[w] > best { best = r[w]; arg = h * W + w }
-                                w += 1
-                            }
-                            h += 1
-                        }
-                        let j = ph * pW + pw
-                        dst[j] = best
-                        if let tm = topMask { tm[o0 + j] = Float(arg) } else { mask[o0 + j] = Int32(truncatingIfNeeded: arg) }
-                    }
-                }
-            }
+            kernels.maxForward(x, y, planes: planes, mask: topMask == nil ? mask : nil, topMask: topMask,
+                               scratch: context.workspace.buffer(scratchFloats))
         case .ave:
-            for pl in 0..<planes {
-                let src = x + pl * H * W
-                let dst = y + pl * pH * pW
-                for ph in 0..<pH {
-                    var hs = ph * strideH - padH
-                    var he = min(hs + kernelH, H + padH)
-                    let poolH = he - hs
-                    hs = max(hs, 0); he = min(he, H)
-                    for pw in 0..<pW {
-                        var ws = pw * strideW - padW
-                        var we = min(ws + kernelW, W + padW)
-                        // Caffe's divisor: the window clipped to the padded image
-                        let poolSize = Float(poolH * (we - ws))
-                        ws = max(ws, 0); we = min(we, W)
-                        var s: Float = 0
-                        if we - ws == 3 {
-                            // three-wide rows: unrolled, same summation order
-                            for h in hs..<max(hs, he) {
-                                let r = src + h * W + ws
-                                s = s + r[0] + r[1] + r[2]
-                            }
-                        } else {
-                            for h in hs..<max(hs, he) {
-                                for w in ws..<max(ws, we) { s += src[h * W + w] }
-                            }
-                        }
-                        dst[ph * pW + pw] = s / poolSize
-                    }
-                }
-            }
+            kernels.aveForward(x, y, planes: planes, scratch: context.workspace.buffer(scratchFloats))
         case .stochastic:
             throw SparkNetError("\(label): STOCHASTIC pooling is not supported")
         }
@@ -271,61 +144,18 @@ public final class PoolingLayer: Layer {
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown[0] else { return }
         let dx = bottom[0].diff, dy = top[0].diff
+        let planes = bottom[0].shape[0] * channels
         if tiledMax2x2 {
-            backwardTiledMax2x2(bottom[0].data, dy, dx, planes: bottom[0].shape[0] * channels)
+            backwardTiledMax2x2(bottom[0].data, dy, dx, planes: planes)
             return
         }
-        setAll(bottom[0].count, 0, dx)
-        let planes = bottom[0].shape[0] * channels
-        let H = height, W = width, pH = pooledH, pW = pooledW
         switch method {
         case .max:
-            let plane = H * W
-            for pl in 0..<planes {
-                let d = dx + pl * plane
-                let o0 = pl * pH * pW
-                // -1: the window held no number above -FLT_MAX (NaN/-inf); it has no gradient
-                if top.count > 1 {
-                    let tm = top[1].data + o0
-                    for j in 0..<(pH * pW) {
-                        let v = tm[j]
-                        if v >= 0 && v < Float(plane) { d[Int(v)] += dy[o0 + j] }
-                    }
-                } else {
-                    let mk = mask + o0
-                    for j in 0..<(pH * pW) {
-                        let idx = Int(mk[j])
-                        if idx >= 0 && idx < plane { d[idx] += dy[o0 + j] }
-                    }
-                }
-            }
+            let topMask: UnsafePointer<Float>? = top.count > 1 ? UnsafePointer(top[1].data) : nil
+            kernels.maxBackward(dy, dx, planes: planes, mask: topMask == nil ? UnsafePointer(mask) : nil,
+                                topMask: topMask)
         case .ave:
-            for pl in 0..<planes {
-                let d = dx + pl * H * W
-                let g = dy + pl * pH * pW
-                for ph in 0..<pH {
-                    var hs = ph * strideH - padH
-                    var he = min(hs + kernelH, H + padH)
-                    let poolH = he - hs
-                    hs = max(hs, 0); he = min(he, H)
-                    for pw in 0..<pW {
-                        var ws = pw * strideW - padW
-                        var we = min(ws + kernelW, W + padW)
-                        let share = g[ph * pW + pw] / Float(poolH * (we - ws))
-                        ws = max(ws, 0); we = min(we, W)
-                        if we - ws == 3 {
-                            for h in hs..<max(hs, he) {
-                                let r = d + h * W + ws
-                                r[0] += share; r[1] += share; r[2] += share
-                            }
-                        } else {
-                            for h in hs..<max(hs, he) {
-                                for w in ws..<max(ws, we) { d[h * W + w] += share }
-                            }
-                        }
-                    }
-                }
-            }
+            kernels.aveBackward(dy, dx, planes: planes, scratch: context.workspace.buffer(scratchFloats))
         case .stochastic:
             break
         }
