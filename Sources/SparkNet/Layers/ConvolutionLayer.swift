@@ -170,7 +170,7 @@ public final class ConvolutionLayer: Layer {
         let gradImage = numOutput * (outH + 2 * ptH) * (outW + 2 * ptW)
         implicitScratch = max(inputImage, implicitBackward ? gradImage : 0,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
-        context.workspace.reserve(max(columnCount + outputCount + paddedCount,
+        context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim,
                                       2 * numOutput * kernelDim + implicitScratch))
     }
 
@@ -214,7 +214,7 @@ public final class ConvolutionLayer: Layer {
         let imageSize = geometry.channels * geometry.height * geometry.width
         let needW = paramPropagateDown[0]
         let needB = biasTerm && paramPropagateDown[1]
-        let ws = context.workspace.buffer(columnCount + outputCount + paddedCount)
+        let ws = context.workspace.buffer(columnCount + outputCount + paddedCount + 2 * M * Kg)
         let col = ws                              // (G, Kg, nb·HW)
         let dOut = ws + columnCount               // (M, nb·HW)
         let scratch = dOut + outputCount          // padded images, when padded
@@ -244,9 +244,26 @@ public final class ConvolutionLayer: Layer {
                 colNeedX = false
             }
             if !(colNeedW || colNeedX) { continue }
+            // dcol through the kernels: a 1×1 "convolution" of each image's dy with Wᵀ, written
+            // straight into the column block (no β = 0 pass, no gather); col2im stays.
+            let kernelX = colNeedX && usesImplicitGEMM
+            if kernelX { packTransposedWeights(into: ws + columnCount + outputCount + paddedCount) }
+            let packedWT = ws + columnCount + outputCount + paddedCount + M * Kg
             for n0 in stride(from: 0, to: num, by: chunk) {
                 let nb = min(chunk, num - n0)
                 let cols = nb * HW
+                if kernelX {
+                    for n in n0..<(n0 + nb) {
+                        for g in 0..<G {
+                            // dcol_g (Kg, HW) = W_gᵀ (Kg, Mg) · dy_{n,g} (Mg, HW)
+                            _ = ck_conv2d(packedWT + g * Mg * Kg, Int32(Kg), Int32(Mg), dy + (n * M + g * Mg) * HW,
+                                          Int32(geometry.outputH), Int32(geometry.outputW), 1, 1, 1, 1, 1, 1,
+                                          col + g * Kg * HW, Int32(geometry.outputH), Int32(geometry.outputW), nil, 0)
+                        }
+                        fold(col, batch: 1, into: b.diff + n * imageSize, scratch: scratch)
+                    }
+                }
+                if !(colNeedW || (colNeedX && !kernelX)) { continue }
                 // gather top diff (N, M, HW) rows n0..<n0+nb -> dOut (M, nb·HW)
                 for n in 0..<nb {
                     for m in 0..<M {
@@ -263,7 +280,7 @@ public final class ConvolutionLayer: Layer {
                         gemm(false, true, Mg, Kg, cols, 1, dOut + g * Mg * cols, col + g * Kg * cols, 1, dw + g * Mg * Kg)
                     }
                 }
-                if colNeedX {
+                if colNeedX && !kernelX {
                     let w = blobs[0].data
                     for g in 0..<G {
                         // dcol_g (Kg, nb·HW) = W_gᵀ (Kg, Mg) · dOut_g (Mg, nb·HW)
@@ -303,6 +320,18 @@ public final class ConvolutionLayer: Layer {
                                   bias.map { $0 + gi * Mg }, 0)
                 }
             }
+        }
+    }
+
+    /// Wᵀ per group, (G, Kg, Mg), in the kernels' packed layout at `buffer + M·Kg` (the first
+    /// M·Kg floats hold the plain transpose).
+    private func packTransposedWeights(into buffer: UnsafeMutablePointer<Float>) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let w = UnsafePointer(blobs[0].data)
+        for g in 0..<G {
+            let wg = w + g * Mg * Kg, tg = buffer + g * Mg * Kg
+            for m in 0..<Mg { for k in 0..<Kg { tg[k * Mg + m] = wg[m * Kg + k] } }
+            ck_pack_a(tg, Int32(Kg), Int32(Mg), Mg, buffer + M * Kg + g * Mg * Kg)
         }
     }
 
