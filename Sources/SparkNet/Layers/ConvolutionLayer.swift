@@ -14,12 +14,15 @@ import CaffeProto
 /// column block than on the whole batch's, and the workspace stays small (the memory target).
 /// The result (M, chunk·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
 ///
-/// On CPUs with AVX2/FMA the forward pass, and the input gradient of stride-1 "same-size"
-/// convolutions, skip the column matrix altogether: `ck_conv2d` (Sources/CKernels) packs the
-/// taps straight from the (padded) image and writes each output plane with its bias. The input
-/// gradient is then the convolution of the padded top gradient with the flipped, transposed
-/// kernel (no col2im). The weight gradient keeps im2col + sgemm. docs/performance.md has the
-/// measurements behind this split.
+/// On CPUs with AVX2/FMA the kernels of Sources/CKernels take over (`usesImplicitGEMM`):
+/// - forward: `ck_conv2d` packs the taps straight from the (padded) image and writes each output
+///   plane with its bias (no column matrix);
+/// - weight and bias gradient (column stride 1, outW a multiple of 8): `ck_conv2d_weight_grad`
+///   reads images and top gradients in place;
+/// - input gradient: for stride-1 "same-size" convolutions, a convolution of the padded top
+///   gradient with the flipped, transposed kernel (no col2im); otherwise dcol = Wᵀ·dy per image
+///   through the same kernel, then col2im.
+/// Everything else keeps the im2col + sgemm path above. docs/performance.md has the measurements.
 public final class ConvolutionLayer: Layer {
     /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels.
     public static let kernelsAvailable = ck_available() != 0
