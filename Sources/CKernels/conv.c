@@ -9,7 +9,6 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define CK_TARGET __attribute__((target("avx2,fma")))
@@ -273,38 +272,39 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
     int chunk = (int)(256 * 1024 / (bytes > 0 ? bytes : 1));
     if (chunk < 1) chunk = 1;
     if (chunk > images) chunk = images;
-    // the chunk's 8-position vectors as one flat loop: offsets into x (tap 0) and into dy (row 0)
-    int per_image = (int)(plane / 8);
-    int vectors_max = chunk * per_image;
-    int vx_stack[1024], vd_stack[1024];
-    int *vx = vectors_max <= 1024 ? vx_stack : malloc(sizeof(int) * (size_t)vectors_max);
-    int *vd = vectors_max <= 1024 ? vd_stack : malloc(sizeof(int) * (size_t)vectors_max);
-    for (int n = 0, v = 0; n < chunk; n++)
-        for (int oh = 0; oh < out_h; oh++)
-            for (int ow = 0; ow < out_w; ow += 8, v++) {
-                vx[v] = (int)(n * x_image + oh * row + ow);
-                vd[v] = (int)(n * dy_image + (long)oh * out_w + ow);
-            }
+    // The chunk's 8-position vectors as one flat loop, up to SEGMENT at a time (tables on the
+    // stack, no allocation): offsets into x (tap 0) and into dy (row 0).
+    enum { SEGMENT = 1024 };
+    int vx[SEGMENT], vd[SEGMENT];
+    int per_image = (int)(plane / 8), per_row = out_w / 8;
     for (int n0 = 0; n0 < images; n0 += chunk) {
         int nb = images - n0 < chunk ? images - n0 : chunk;
         const float *xc = x + n0 * x_image, *dyc = dy + n0 * dy_image;
-        for (int m0 = 0; m0 < m; m0 += WG_MR) {
-            int mr = m - m0 < WG_MR ? m - m0 : WG_MR;
-            for (int k0 = 0; k0 < k; k0 += WG_NK) {
-                int nk = k - k0 < WG_NK ? k - k0 : WG_NK;
-                long off[WG_NK];
-                for (int j = 0; j < nk; j++) {
-                    int t = k0 + j, ci = t / taps, r = t % taps;
-                    off[j] = ci * hw + (long)(r / kw) * dh * w + (long)(r % kw) * dw;
+        int vectors = nb * per_image;
+        for (int v0 = 0; v0 < vectors; v0 += SEGMENT) {
+            int len = vectors - v0 < SEGMENT ? vectors - v0 : SEGMENT;
+            for (int v = 0; v < len; v++) {
+                int n = (v0 + v) / per_image, r = (v0 + v) % per_image;
+                int oh = r / per_row, ow = r % per_row * 8;
+                vx[v] = (int)(n * x_image + oh * row + ow);
+                vd[v] = (int)(n * dy_image + (long)oh * out_w + ow);
+            }
+            for (int m0 = 0; m0 < m; m0 += WG_MR) {
+                int mr = m - m0 < WG_MR ? m - m0 : WG_MR;
+                for (int k0 = 0; k0 < k; k0 += WG_NK) {
+                    int nk = k - k0 < WG_NK ? k - k0 : WG_NK;
+                    long off[WG_NK];
+                    for (int j = 0; j < nk; j++) {
+                        int t = k0 + j, ci = t / taps, r = t % taps;
+                        off[j] = ci * hw + (long)(r / kw) * dh * w + (long)(r % kw) * dw;
+                    }
+                    wgrads[mr - 1][nk - 1](dyc + m0 * plane, plane, xc, off, vx, vd, len,
+                                           dweights + m0 * ldw + k0, ldw);
                 }
-                wgrads[mr - 1][nk - 1](dyc + m0 * plane, plane, xc, off, vx, vd, nb * per_image,
-                                       dweights + m0 * ldw + k0, ldw);
             }
         }
         if (dbias) bias_grad(dyc, dy_image, plane, m, nb, dbias);
     }
-    if (vx != vx_stack) free(vx);
-    if (vd != vd_stack) free(vd);
     return 0;
 }
 

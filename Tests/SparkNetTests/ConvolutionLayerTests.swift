@@ -126,6 +126,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 6 kernel_size: 3 pad: 1 group: 2", [2, 4, 5, 16]),
         ("num_output: 5 kernel_size: 3 pad: 2 dilation: 2 bias_term: false", [2, 3, 6, 8]),
         ("num_output: 3 kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1", [40, 2, 9, 8]),  // several image chunks
+        ("num_output: 2 kernel_size: 3", [2, 1, 70, 130]),           // > 1024 vectors per image
     ])
     func implicitGEMMMatchesIm2col(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")

@@ -26,8 +26,11 @@ import CaffeProto
 public final class ConvolutionLayer: Layer {
     /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels.
     public static let kernelsAvailable = ck_available() != 0
-    /// Whether this layer uses them (tests turn it off to check both paths against each other).
-    public var usesImplicitGEMM = ConvolutionLayer.kernelsAvailable
+    /// Whether this layer uses them (tests turn it off to check both paths against each other);
+    /// stays false where the CPU lacks them.
+    public var usesImplicitGEMM = ConvolutionLayer.kernelsAvailable {
+        didSet { usesImplicitGEMM = usesImplicitGEMM && Self.kernelsAvailable }
+    }
     override public var minBottoms: Int? { 1 }
     override public var minTops: Int? { 1 }
     override public var equalBottomTopCount: Bool { true }

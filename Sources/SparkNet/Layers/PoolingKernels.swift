@@ -231,12 +231,10 @@ struct PoolingKernels {
         let maskEnd = mask.map { $0 + planes * pH * pW }, topMaskEnd = topMask.map { $0 + planes * pH * pW }
 
         for h in 0..<(min(ahead, planes) * H) { copyToPhases(x + h * W, phases + h * pitch) }
-        var slot = 0
+        var ring = PlaneRing(base: phases, stride: planeFloats, ahead: ahead)
         for pl in 0..<planes {
-            // plane pl + ahead goes where plane pl − 1 was
-            let cur = phases + slot * planeFloats, next = phases + (slot == 0 ? ahead : slot - 1) * planeFloats
+            let (cur, next) = ring.advance()
             let nextX: UnsafePointer<Float>? = pl + ahead < planes ? x + (pl + ahead) * H * W : nil
-            slot = slot == ahead ? 0 : slot + 1
             for h in 0..<H {
                 if let nx = nextX { copyToPhases(nx + h * W, next + h * pitch) }
                 let row = cur + h * pitch
@@ -364,12 +362,10 @@ struct PoolingKernels {
         let yEnd = y + planes * pH * pW
 
         for h in 0..<(min(ahead, planes) * H) { copyToPhases(x + h * W, phases + h * pitch) }
-        var slot = 0
+        var ring = PlaneRing(base: phases, stride: planeFloats, ahead: ahead)
         for pl in 0..<planes {
-            // plane pl + ahead goes where plane pl − 1 was
-            let cur = phases + slot * planeFloats, next = phases + (slot == 0 ? ahead : slot - 1) * planeFloats
+            let (cur, next) = ring.advance()
             let nextX: UnsafePointer<Float>? = pl + ahead < planes ? x + (pl + ahead) * H * W : nil
-            slot = slot == ahead ? 0 : slot + 1
             var copied = 0                  // rows of the plane ahead
             for ph in 0..<pH {
                 if let nx = nextX {
@@ -459,11 +455,9 @@ struct PoolingKernels {
         for q in 0..<min(ahead, planes) {
             for ph in 0..<pH { share(q, ph, to: shares + (q * pH + ph) * shareRow) }
         }
-        var slot = 0
+        var ring = PlaneRing(base: shares, stride: planeShares, ahead: ahead)
         for pl in 0..<planes {
-            // plane pl + ahead goes where plane pl − 1 was
-            let cur = shares + slot * planeShares, next = shares + (slot == 0 ? ahead : slot - 1) * planeShares
-            slot = slot == ahead ? 0 : slot + 1
+            let (cur, next) = ring.advance()
             let d = dx + pl * H * W
             var done = 0                    // image rows written to dx (and their sums zeroed)
             for ph in 0..<pH {
@@ -596,3 +590,24 @@ private struct K3S2: KernelShape { var kH: Int { 3 }; var kW: Int { 3 }; var sW:
 private struct K2S2: KernelShape { var kH: Int { 2 }; var kW: Int { 2 }; var sW: Int { 2 } }
 private struct K3S1: KernelShape { var kH: Int { 3 }; var kW: Int { 3 }; var sW: Int { 1 } }
 private struct AnyKernel: KernelShape { let kH: Int, kW: Int, sW: Int }
+
+/// A ring of `ahead + 1` plane buffers of `stride` floats: while plane pl is computed in
+/// `current`, plane pl + ahead is filled into `next`, the buffer plane pl − 1 used.
+struct PlaneRing {
+    let base: UnsafeMutablePointer<Float>
+    let stride: Int
+    let ahead: Int
+    private var slot = 0
+
+    init(base: UnsafeMutablePointer<Float>, stride: Int, ahead: Int) {
+        self.base = base; self.stride = stride; self.ahead = ahead
+    }
+
+    /// The buffers of the next plane and of the plane `ahead` further; then moves on one plane.
+    @inline(__always)
+    mutating func advance() -> (current: UnsafeMutablePointer<Float>, next: UnsafeMutablePointer<Float>) {
+        let current = base + slot * stride, next = base + (slot == 0 ? ahead : slot - 1) * stride
+        slot = slot == ahead ? 0 : slot + 1
+        return (current, next)
+    }
+}
