@@ -308,6 +308,70 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
     return 0;
 }
 
+// ---- input gradient through col2im, fused ---------------------------------------------------
+//
+// dcol (K, P) = Wᵀ (K, M) · dy (M, P) is the same product as a 1×1 convolution of dy, but each
+// 6×16 tile is added straight into dx where col2im would put it: row (c, i, j) and positions
+// (oh, ow) land on dx[c][oh·sh + i·dh][ow·sw + j·dw], in pieces that are contiguous when sw = 1.
+// The column matrix never reaches memory and the image stays in L1. Wᵀ's rows come in (c, j, i)
+// order (i fastest) rather than im2col's (c, i, j): consecutive rows then add into the same or
+// disjoint ranges of dx, never into ranges one float apart, whose read-after-write would miss
+// store forwarding and serialise the adds.
+CK_TARGET static void input_grad_avx2(const float *packed_wt, int k, int m, const float *dy,
+                                      int out_h, int out_w, int kh, int kw, int sh, int sw,
+                                      int dh, int dw, float *dx, int h, int w) {
+    _Alignas(64) float pb[KC * NR];
+    _Alignas(32) float tile[MR_MAX * NR + 8];   // + 8: a piece's 8-lane read past the last row
+    long positions = (long)out_h * out_w, plane = (long)h * w;
+    int nb = block_count(k);
+    int kstep = (m + (m + KC - 1) / KC - 1) / ((m + KC - 1) / KC);   // balanced chunks ≤ KC
+    pieces_t pieces;
+    for (long j0 = 0; j0 < positions; j0 += NR) {
+        int nj = positions - j0 < NR ? (int)(positions - j0) : NR;
+        panel_pieces((int)j0, nj, out_w, sh, sw, w, &pieces);
+        __m256i m0 = lane_mask(nj >= 8 ? 8 : nj), m1 = lane_mask(nj > 8 ? nj - 8 : 0);
+        for (int k0 = 0; k0 < m; k0 += kstep) {
+            int kc = m - k0 < kstep ? m - k0 : kstep;
+            for (int kk = 0; kk < kc; kk++) {   // Bpanel (kc, 16): dy rows, lanes ≥ nj zero
+                const float *s = dy + (long)(k0 + kk) * positions + j0;
+                _mm256_store_ps(pb + kk * NR, nj == NR ? _mm256_loadu_ps(s) : _mm256_maskload_ps(s, m0));
+                _mm256_store_ps(pb + kk * NR + 8, nj == NR ? _mm256_loadu_ps(s + 8) : _mm256_maskload_ps(s + 8, m1));
+            }
+            int rc = 0, ri = 0, rj = 0;   // the next row's (c, j, i), i fastest
+            for (int b = 0; b < nb; b++) {
+                int r0, mr;
+                block_rows(k, b, &r0, &mr);
+                kernels[mr](kc, packed_wt + (long)r0 * m + (long)k0 * mr, pb, tile, NR, 0, 0, NR);
+                for (int i = 0; i < mr; i++) {
+                    float *base = dx + rc * plane + (long)ri * dh * w + (long)rj * dw;
+                    if (++ri == kh) { ri = 0; if (++rj == kw) { rj = 0; rc++; } }
+                    const float *ti = tile + i * NR;
+                    for (int q = 0; q < pieces.count; q++) {
+                        float *d = base + pieces.offset[q];
+                        const float *s = ti + pieces.lane[q];
+                        int len = pieces.len[q];
+                        if (len == 8) {
+                            _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_loadu_ps(s)));
+                        } else if (len == 1) {
+                            d[0] += s[0];
+                        } else {
+                            __m256i lm = lane_mask(len);
+                            _mm256_maskstore_ps(d, lm, _mm256_add_ps(_mm256_maskload_ps(d, lm), _mm256_loadu_ps(s)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, int out_h, int out_w,
+                         int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w) {
+    if (!ck_available_cached()) return -1;
+    input_grad_avx2(packed_wt, k, m, dy, out_h, out_w, kh, kw, sh, sw, dh, dw, dx, h, w);
+    return 0;
+}
+
 int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
               int kh, int kw, int sh, int sw, int dh, int dw,
               float *y, int out_h, int out_w, const float *bias, int accumulate) {
@@ -331,6 +395,13 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
     (void)m; (void)c; (void)x; (void)x_image; (void)h; (void)w; (void)kh; (void)kw; (void)sh;
     (void)dh; (void)dw; (void)dy; (void)dy_image; (void)out_h; (void)out_w; (void)images;
     (void)dweights; (void)ldw; (void)dbias;
+    return -1;
+}
+
+int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, int out_h, int out_w,
+                         int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w) {
+    (void)packed_wt; (void)k; (void)m; (void)dy; (void)out_h; (void)out_w; (void)kh; (void)kw;
+    (void)sh; (void)sw; (void)dh; (void)dw; (void)dx; (void)h; (void)w;
     return -1;
 }
 

@@ -127,6 +127,8 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 5 kernel_size: 3 pad: 2 dilation: 2 bias_term: false", [2, 3, 6, 8]),
         ("num_output: 3 kernel_h: 3 kernel_w: 1 stride_h: 2 stride_w: 1", [40, 2, 9, 8]),  // several image chunks
         ("num_output: 2 kernel_size: 3", [2, 1, 70, 130]),           // > 1024 vectors per image
+        ("num_output: 4 kernel_size: 3 stride: 2 dilation: 2", [2, 3, 11, 12]),  // 1-lane pieces
+        ("num_output: 300 kernel_size: 2", [1, 2, 5, 7]),            // M > 256: chunks of Wᵀ's columns
     ])
     func implicitGEMMMatchesIm2col(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")

@@ -41,6 +41,15 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
                           const float *dy, long dy_image, int out_h, int out_w, int images,
                           float *dweights, long ldw, float *dbias);
 
+/// The input gradient of one image (and group) of a 2-D convolution, col2im fused in:
+///   dx (C, H, W) += col2im(Wᵀ · dy)
+/// Wᵀ is (K = C·kh·kw, M) with its rows in (c, j, i) order (row (c·kw + j)·kh + i holds tap
+/// (c, i, j)), packed by ck_pack_a; dy is (M, outH, outW); dx is the unpadded image
+/// of the (padded) input geometry H × W, accumulated (the caller zeroes it). Any stride and
+/// dilation. Returns 0, or -1 when the kernels are not available on this CPU.
+int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, int out_h, int out_w,
+                         int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,7 @@ import CaffeProto
 ///   reads images and top gradients in place;
 /// - input gradient: for stride-1 "same-size" convolutions, a convolution of the padded top
 ///   gradient with the flipped, transposed kernel (no col2im); otherwise dcol = Wᵀ·dy per image
-///   through the same kernel, then col2im.
+///   by `ck_conv2d_input_grad`, which adds each tile straight into the image (col2im fused in).
 /// Everything else keeps the im2col + sgemm path above. docs/performance.md has the measurements.
 public final class ConvolutionLayer: Layer {
     /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels.
@@ -250,8 +250,8 @@ public final class ConvolutionLayer: Layer {
                 colNeedX = false
             }
             if !(colNeedW || colNeedX) { continue }
-            // dcol through the kernels: a 1×1 "convolution" of each image's dy with Wᵀ, written
-            // straight into the column block (no β = 0 pass, no gather); col2im stays.
+            // dcol = Wᵀ·dy through the kernels with col2im fused into the write-back: no column
+            // block, no β = 0 pass, no gather.
             let kernelX = colNeedX && usesImplicitGEMM
             if kernelX { packTransposedWeights(into: ws + columnCount + outputCount + paddedCount) }
             let packedWT = ws + columnCount + outputCount + paddedCount + M * Kg
@@ -260,13 +260,8 @@ public final class ConvolutionLayer: Layer {
                 let cols = nb * HW
                 if kernelX {
                     for n in n0..<(n0 + nb) {
-                        for g in 0..<G {
-                            // dcol_g (Kg, HW) = W_gᵀ (Kg, Mg) · dy_{n,g} (Mg, HW)
-                            _ = ck_conv2d(packedWT + g * Mg * Kg, Int32(Kg), Int32(Mg), dy + (n * M + g * Mg) * HW,
-                                          Int32(geometry.outputH), Int32(geometry.outputW), 1, 1, 1, 1, 1, 1,
-                                          col + g * Kg * HW, Int32(geometry.outputH), Int32(geometry.outputW), nil, 0)
-                        }
-                        fold(col, batch: 1, into: b.diff + n * imageSize, scratch: scratch)
+                        backwardInputFused(packedWT: packedWT, dy: dy + n * M * HW, dx: b.diff + n * imageSize,
+                                           scratch: scratch)
                     }
                 }
                 if !(colNeedW || (colNeedX && !kernelX)) { continue }
@@ -329,14 +324,18 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
-    /// Wᵀ per group, (G, Kg, Mg), in the kernels' packed layout at `buffer + M·Kg` (the first
-    /// M·Kg floats hold the plain transpose).
+    /// Wᵀ per group, (G, Kg, Mg), rows in (c, j, i) order as `ck_conv2d_input_grad` takes them,
+    /// in the kernels' packed layout at `buffer + M·Kg` (the first M·Kg floats hold the transpose).
     private func packTransposedWeights(into buffer: UnsafeMutablePointer<Float>) {
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let kh = geometry.kernelH, kw = geometry.kernelW, taps = kh * kw
         let w = UnsafePointer(blobs[0].data)
         for g in 0..<G {
             let wg = w + g * Mg * Kg, tg = buffer + g * Mg * Kg
-            for m in 0..<Mg { for k in 0..<Kg { tg[k * Mg + m] = wg[m * Kg + k] } }
+            for k in 0..<Kg {
+                let t = k % taps, row = k - t + (t % kw) * kh + t / kw   // (c, i, j) → (c, j, i)
+                for m in 0..<Mg { tg[row * Mg + m] = wg[m * Kg + k] }
+            }
             ck_pack_a(tg, Int32(Kg), Int32(Mg), Mg, buffer + M * Kg + g * Mg * Kg)
         }
     }
@@ -411,6 +410,24 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
+    /// dx (C, H, W) = col2im(Wᵀ · dy) for one image, per group through `ck_conv2d_input_grad`
+    /// (col2im fused into the kernel), through the padded scratch when padded.
+    private func backwardInputFused(packedWT: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                    dx: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
+        let g = geometry, src = padded ?? g, HW = g.outputSpatial
+        let Cg = g.channels / G, planeIn = src.height * src.width
+        let target = padded == nil ? dx : scratch
+        setAll(g.channels * planeIn, 0, target)
+        for gi in 0..<G {
+            _ = ck_conv2d_input_grad(packedWT + gi * Mg * Kg, Int32(Kg), Int32(Mg), dy + gi * Mg * HW,
+                                     Int32(g.outputH), Int32(g.outputW), Int32(g.kernelH), Int32(g.kernelW),
+                                     Int32(g.strideH), Int32(g.strideW), Int32(g.dilationH), Int32(g.dilationW),
+                                     target + gi * Cg * planeIn, Int32(src.height), Int32(src.width))
+        }
+        if padded != nil { crop(scratch, planes: g.channels, into: dx) }
+    }
+
     /// im2col of `batch` images (batch, C, H, W), through the padded scratch when padded.
     private func unroll(_ x: UnsafePointer<Float>, batch nb: Int, _ col: UnsafeMutablePointer<Float>,
                         scratch: UnsafeMutablePointer<Float>) {
@@ -425,11 +442,16 @@ public final class ConvolutionLayer: Layer {
                       scratch: UnsafeMutablePointer<Float>) {
         guard let pg = padded else { col2im(col, batch: nb, geometry, dx); return }
         col2im(col, batch: nb, pg, scratch)
+        crop(scratch, planes: nb * geometry.channels, into: dx)
+    }
+
+    /// dx (planes, H, W) = the interior of a padded gradient (planes, H + 2·padH, W + 2·padW):
+    /// the border's share belongs to the zeros.
+    private func crop(_ paddedDiff: UnsafePointer<Float>, planes: Int, into dx: UnsafeMutablePointer<Float>) {
         let H = geometry.height, W = geometry.width, pH = geometry.padH, pW = geometry.padW
-        let Wp = pg.width
-        // dx = the interior of the padded gradient (the border's share belongs to the zeros)
-        for plane in 0..<(nb * geometry.channels) {
-            let src = scratch + plane * pg.height * Wp + pH * Wp + pW
+        let Hp = H + 2 * pH, Wp = W + 2 * pW
+        for plane in 0..<planes {
+            let src = paddedDiff + plane * Hp * Wp + pH * Wp + pW
             let dst = dx + plane * H * W
             for h in 0..<H { (dst + h * W).update(from: src + h * Wp, count: W) }
         }
