@@ -21,10 +21,14 @@ int ck_available(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static int ck_available_cached(void) {
+static int ck_available_cached(void) {   // callers may run on several threads
     static int available = -1;
-    if (available < 0) available = ck_available();
-    return available;
+    int a = __atomic_load_n(&available, __ATOMIC_RELAXED);
+    if (a < 0) {
+        a = ck_available();
+        __atomic_store_n(&available, a, __ATOMIC_RELAXED);
+    }
+    return a;
 }
 
 // Row blocks: nb = ⌈M/6⌉ blocks; the first M mod nb get one row more.

@@ -4,13 +4,33 @@ import CBLAS
 // transposes), so layer code reads like Caffe's math_functions.
 
 /// C(m×n) = alpha·op(A)·op(B) + beta·C, row-major; op(A) is m×k, op(B) is k×n.
-@inline(__always)
+/// With several `Parallel.threads` and at least 2^20 multiply-adds, the wider of C's two sides is
+/// split into blocks of 16-column (or row) multiples, one single-threaded sgemm per thread.
 public func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                  _ alpha: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  _ beta: Float, _ c: UnsafeMutablePointer<Float>) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(transA ? m : k),
-                b, blasint(transB ? k : n), beta, c, blasint(n))
+    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+    let lda = transA ? m : k, ldb = transB ? k : n
+    guard Parallel.threads > 1 && m * n * k >= 1 << 20 && max(m, n) >= 32 else {
+        cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda),
+                    b, blasint(ldb), beta, c, blasint(n))
+        return
+    }
+    let splitN = n >= m
+    let units = ((splitN ? n : m) + 15) / 16
+    Parallel.forEachRange(units) { _, r in
+        let lo = 16 * r.lowerBound, hi = min(splitN ? n : m, 16 * r.upperBound)
+        if splitN {
+            // C[:, lo..<hi] = op(A) · op(B)[:, lo..<hi]
+            cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(hi - lo), blasint(k), alpha, a, blasint(lda),
+                        b + (transB ? lo * k : lo), blasint(ldb), beta, c + lo, blasint(n))
+        } else {
+            // C[lo..<hi, :] = op(A)[lo..<hi, :] · op(B)
+            cblas_sgemm(CblasRowMajor, ta, tb, blasint(hi - lo), blasint(n), blasint(k), alpha,
+                        a + (transA ? lo : lo * k), blasint(lda),
+                        b, blasint(ldb), beta, c + lo * n, blasint(n))
+        }
+    }
 }
 
 /// y = alpha·op(A)·x + beta·y, A is m×n row-major.
@@ -64,5 +84,6 @@ public func setAll(_ n: Int, _ value: Float, _ x: UnsafeMutablePointer<Float>) {
     if n > 0 { x.update(repeating: value, count: n) }
 }
 
-/// Number of threads OpenBLAS uses.
-public var blasThreads: Int { Int(openblas_get_num_threads()) }
+/// Threads per rank (`Parallel.threads`): OpenBLAS's count at start-up; OpenBLAS itself then
+/// runs single-threaded under the engine's own split.
+public var blasThreads: Int { Parallel.threads }

@@ -62,9 +62,13 @@ public final class ConvolutionLayer: Layer {
     /// `weightGradChunk` padded images at a time.
     private var implicitWeightGrad = false
     private var weightGradChunk = 1
-    /// Floats of the kernels' scratch: a padded input image (forward), a padded top-gradient
-    /// image (input gradient) or a chunk of padded images (weight gradient).
+    /// Floats of the kernels' scratch: a padded input image (forward) or a padded top-gradient
+    /// image (input gradient) per thread, `threadScratch` floats apart, or one chunk of padded
+    /// images (weight gradient).
     private var implicitScratch = 0
+    private var threadScratch = 0
+    /// Threads the kernels may use (`Parallel.threads` when the workspace was reserved).
+    private var kernelThreads = 1
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
     private var columnCount: Int { geometry.columnCount(batch: chunk) }
@@ -174,9 +178,12 @@ public final class ConvolutionLayer: Layer {
         let inputImage = (padded ?? g).channels * (padded ?? g).height * (padded ?? g).width
         weightGradChunk = max(1, min(num, Self.columnBudget / max(1, inputImage)))
         let gradImage = numOutput * (outH + 2 * ptH) * (outW + 2 * ptW)
-        implicitScratch = max(inputImage, implicitBackward ? gradImage : 0,
+        kernelThreads = Parallel.threads
+        threadScratch = max(inputImage, implicitBackward ? gradImage : 0)
+        implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
-        context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim,
+        context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
+                                          + (padded == nil ? 0 : kernelThreads * inputImage),   // backward
                                       2 * numOutput * kernelDim + implicitScratch))
     }
 
@@ -220,7 +227,9 @@ public final class ConvolutionLayer: Layer {
         let imageSize = geometry.channels * geometry.height * geometry.width
         let needW = paramPropagateDown[0]
         let needB = biasTerm && paramPropagateDown[1]
-        let ws = context.workspace.buffer(columnCount + outputCount + paddedCount + 2 * M * Kg)
+        let padImage = padded.map { $0.channels * $0.height * $0.width } ?? 0
+        let ws = context.workspace.buffer(columnCount + outputCount + paddedCount + 2 * M * Kg
+                                              + kernelThreads * padImage)
         let col = ws                              // (G, Kg, nb·HW)
         let dOut = ws + columnCount               // (M, nb·HW)
         let scratch = dOut + outputCount          // padded images, when padded
@@ -259,9 +268,13 @@ public final class ConvolutionLayer: Layer {
                 let nb = min(chunk, num - n0)
                 let cols = nb * HW
                 if kernelX {
-                    for n in n0..<(n0 + nb) {
-                        backwardInputFused(packedWT: packedWT, dy: dy + n * M * HW, dx: b.diff + n * imageSize,
-                                           scratch: scratch)
+                    // per-thread padded images after packedWT
+                    Parallel.forEachRange(nb, limit: kernelThreads) { part, images in
+                        for n in images {
+                            backwardInputFused(packedWT: packedWT, dy: dy + (n0 + n) * M * HW,
+                                               dx: b.diff + (n0 + n) * imageSize,
+                                               scratch: packedWT + M * Kg + part * padImage)
+                        }
                     }
                 }
                 if !(colNeedW || (colNeedX && !kernelX)) { continue }
@@ -302,23 +315,26 @@ public final class ConvolutionLayer: Layer {
         let imageSize = g.channels * g.height * g.width
         let ws = context.workspace.buffer(2 * M * Kg + implicitScratch)
         let packedW = ws                          // (G, Mg, Kg) in the kernel's row-block layout
-        let xpad = ws + 2 * M * Kg                // (C, H + 2·padH, W + 2·padW)
         let w = blobs[0].data                     // (G, Mg, Kg)
         for gi in 0..<G { ck_pack_a(w + gi * Mg * Kg, Int32(Mg), Int32(Kg), Kg, packedW + gi * Mg * Kg) }
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
-            for n in 0..<num {
-                var x = UnsafePointer(b.data + n * imageSize)
-                if padded != nil {
-                    pad(x, planes: g.channels, height: g.height, width: g.width, padH: g.padH, padW: g.padW, into: xpad)
-                    x = UnsafePointer(xpad)
-                }
-                for gi in 0..<G {
-                    _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Mg), Int32(Cg), x + gi * Cg * planeIn,
-                                  Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
-                                  Int32(g.strideH), Int32(g.strideW), Int32(g.dilationH), Int32(g.dilationW),
-                                  t.data + (n * M + gi * Mg) * HW, Int32(g.outputH), Int32(g.outputW),
-                                  bias.map { $0 + gi * Mg }, 0)
+            Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+                let xpad = ws + 2 * M * Kg + part * threadScratch   // (C, H + 2·padH, W + 2·padW)
+                for n in images {
+                    var x = UnsafePointer(b.data + n * imageSize)
+                    if padded != nil {
+                        pad(x, planes: g.channels, height: g.height, width: g.width, padH: g.padH, padW: g.padW,
+                            into: xpad)
+                        x = UnsafePointer(xpad)
+                    }
+                    for gi in 0..<G {
+                        _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Mg), Int32(Cg), x + gi * Cg * planeIn,
+                                      Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
+                                      Int32(g.strideH), Int32(g.strideW), Int32(g.dilationH), Int32(g.dilationW),
+                                      t.data + (n * M + gi * Mg) * HW, Int32(g.outputH), Int32(g.outputW),
+                                      bias.map { $0 + gi * Mg }, 0)
+                    }
                 }
             }
         }
@@ -355,16 +371,23 @@ public final class ConvolutionLayer: Layer {
             let nb = min(weightGradChunk, num - n0)
             var xs = x + n0 * imageSize
             if padded != nil {
-                pad(xs, planes: nb * g.channels, height: g.height, width: g.width, padH: g.padH, padW: g.padW,
-                    into: xpad)
+                Parallel.forEachRange(nb, limit: kernelThreads) { _, r in
+                    pad(xs + r.lowerBound * imageSize, planes: r.count * g.channels, height: g.height, width: g.width,
+                        padH: g.padH, padW: g.padW, into: xpad + r.lowerBound * imageIn)
+                }
                 xs = UnsafePointer(xpad)
             }
+            let chunkX = xs
             for gi in 0..<G {
-                _ = ck_conv2d_weight_grad(Int32(Mg), Int32(Cg), xs + gi * Cg * planeIn, imageIn,
-                                          Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
-                                          Int32(g.strideH), Int32(g.dilationH), Int32(g.dilationW),
-                                          dy + n0 * M * HW + gi * Mg * HW, M * HW, Int32(outH), Int32(outW),
-                                          Int32(nb), dw + gi * Mg * Kg, Kg, db.map { $0 + gi * Mg })
+                // threads take pairs of dW rows (independent; the kernel works in blocks of 4)
+                Parallel.forEachRange((Mg + 1) / 2, limit: kernelThreads) { _, pairs in
+                    let m0 = gi * Mg + 2 * pairs.lowerBound, rows = min(Mg, 2 * pairs.upperBound) - 2 * pairs.lowerBound
+                    _ = ck_conv2d_weight_grad(Int32(rows), Int32(Cg), chunkX + gi * Cg * planeIn, imageIn,
+                                              Int32(src.height), Int32(src.width), Int32(g.kernelH), Int32(g.kernelW),
+                                              Int32(g.strideH), Int32(g.dilationH), Int32(g.dilationW),
+                                              dy + n0 * M * HW + m0 * HW, M * HW, Int32(outH), Int32(outW),
+                                              Int32(nb), dw + m0 * Kg, Kg, db.map { $0 + m0 })
+                }
             }
         }
     }
@@ -379,7 +402,6 @@ public final class ConvolutionLayer: Layer {
         let ws = context.workspace.buffer(2 * M * Kg + implicitScratch)
         let flipped = ws                          // (G, Cg, Mg·kh·kw)
         let packedW = ws + M * Kg
-        let dypad = ws + 2 * M * Kg               // (M, Hq, Wq)
         let w = UnsafePointer(blobs[0].data)      // (G, Mg, Cg, kh, kw)
         for gi in 0..<G {
             let wg = w + gi * Mg * Kg, fg = flipped + gi * Mg * Kg
@@ -393,19 +415,22 @@ public final class ConvolutionLayer: Layer {
         }
         let imageIn = g.channels * g.height * g.width, imageOut = M * outH * outW
         let unpadded = transposedPad == (0, 0)
-        for n in 0..<num {
-            var src = dy + n * imageOut
-            if !unpadded {
-                pad(src, planes: M, height: outH, width: outW, padH: transposedPad.h, padW: transposedPad.w,
-                    into: dypad)
-                src = UnsafePointer(dypad)
-            }
-            for gi in 0..<G {
-                _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Cg), Int32(Mg), src + gi * Mg * Hq * Wq,
-                              Int32(Hq), Int32(Wq), Int32(kh), Int32(kw), 1, 1,
-                              Int32(g.dilationH), Int32(g.dilationW),
-                              dx + n * imageIn + gi * Cg * g.height * g.width,
-                              Int32(g.height), Int32(g.width), nil, 0)
+        let pads = transposedPad
+        Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+            let dypad = ws + 2 * M * Kg + part * threadScratch   // (M, Hq, Wq)
+            for n in images {
+                var src = dy + n * imageOut
+                if !unpadded {
+                    pad(src, planes: M, height: outH, width: outW, padH: pads.h, padW: pads.w, into: dypad)
+                    src = UnsafePointer(dypad)
+                }
+                for gi in 0..<G {
+                    _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Cg), Int32(Mg), src + gi * Mg * Hq * Wq,
+                                  Int32(Hq), Int32(Wq), Int32(kh), Int32(kw), 1, 1,
+                                  Int32(g.dilationH), Int32(g.dilationW),
+                                  dx + n * imageIn + gi * Cg * g.height * g.width,
+                                  Int32(g.height), Int32(g.width), nil, 0)
+                }
             }
         }
     }

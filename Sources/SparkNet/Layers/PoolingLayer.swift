@@ -33,6 +33,9 @@ public final class PoolingLayer: Layer {
     private var kernels = PoolingKernels(height: 1, width: 1, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1,
                                          padH: 0, padW: 0, pooledH: 1, pooledW: 1)
     private var scratchFloats = 0
+    /// Threads over planes (`Parallel.threads` at reshape; 1 for small blobs), each with its own
+    /// `scratchFloats` of workspace.
+    private var poolThreads = 1
 
     deinit { mask.deallocate() }
 
@@ -110,7 +113,9 @@ public final class PoolingLayer: Layer {
                                  strideH: strideH, strideW: strideW, padH: padH, padW: padW,
                                  pooledH: pooledH, pooledW: pooledW)
         scratchFloats = tiledMax2x2 ? 0 : kernels.scratchFloats(max: method == .max)
-        context.workspace.reserve(scratchFloats)
+        // below ~64 K inputs a hand-off to another thread costs more than it saves
+        poolThreads = b.count >= 1 << 16 ? Parallel.threads : 1
+        context.workspace.reserve(scratchFloats * poolThreads)
         if method == .max && top.count == 1 && !tiledMax2x2 {
             let n = top[0].count
             if n > maskCapacity {
@@ -122,42 +127,45 @@ public final class PoolingLayer: Layer {
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
-        let x = bottom[0].data, y = top[0].data
+        if method == .stochastic { throw SparkNetError("\(label): STOCHASTIC pooling is not supported") }
         let planes = bottom[0].shape[0] * channels
-        if tiledMax2x2 {
-            forwardTiledMax2x2(x, y, planes: planes)
-            return
-        }
-        switch method {
-        case .max:
-            // the argmax goes to the Int32 mask, or with a mask top to its floats
-            let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
-            kernels.maxForward(x, y, planes: planes, mask: topMask == nil ? mask : nil, topMask: topMask,
-                               scratch: context.workspace.buffer(scratchFloats))
-        case .ave:
-            kernels.aveForward(x, y, planes: planes, scratch: context.workspace.buffer(scratchFloats))
-        case .stochastic:
-            throw SparkNetError("\(label): STOCHASTIC pooling is not supported")
+        let inPlane = height * width, outPlane = pooledH * pooledW
+        let ws = context.workspace.buffer(scratchFloats * poolThreads)
+        // the argmax goes to the Int32 mask, or with a mask top to its floats
+        let topMask: UnsafeMutablePointer<Float>? = top.count > 1 ? top[1].data : nil
+        let mask = self.mask
+        Parallel.forEachRange(planes, limit: poolThreads) { part, r in
+            let x = bottom[0].data + r.lowerBound * inPlane, y = top[0].data + r.lowerBound * outPlane
+            let scratch = ws + part * scratchFloats, o = r.lowerBound * outPlane
+            if tiledMax2x2 {
+                forwardTiledMax2x2(x, y, planes: r.count)
+            } else if method == .max {
+                kernels.maxForward(x, y, planes: r.count, mask: topMask == nil ? mask + o : nil,
+                                   topMask: topMask.map { $0 + o }, scratch: scratch)
+            } else {
+                kernels.aveForward(x, y, planes: r.count, scratch: scratch)
+            }
         }
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
-        guard propagateDown[0] else { return }
-        let dx = bottom[0].diff, dy = top[0].diff
+        guard propagateDown[0], method != .stochastic else { return }
         let planes = bottom[0].shape[0] * channels
-        if tiledMax2x2 {
-            backwardTiledMax2x2(bottom[0].data, dy, dx, planes: planes)
-            return
-        }
-        switch method {
-        case .max:
-            let topMask: UnsafePointer<Float>? = top.count > 1 ? UnsafePointer(top[1].data) : nil
-            kernels.maxBackward(dy, dx, planes: planes, mask: topMask == nil ? UnsafePointer(mask) : nil,
-                                topMask: topMask)
-        case .ave:
-            kernels.aveBackward(dy, dx, planes: planes, scratch: context.workspace.buffer(scratchFloats))
-        case .stochastic:
-            break
+        let inPlane = height * width, outPlane = pooledH * pooledW
+        let ws = context.workspace.buffer(scratchFloats * poolThreads)
+        let topMask: UnsafePointer<Float>? = top.count > 1 ? UnsafePointer(top[1].data) : nil
+        let mask = UnsafePointer(self.mask)
+        Parallel.forEachRange(planes, limit: poolThreads) { part, r in
+            let dx = bottom[0].diff + r.lowerBound * inPlane, dy = top[0].diff + r.lowerBound * outPlane
+            let o = r.lowerBound * outPlane
+            if tiledMax2x2 {
+                backwardTiledMax2x2(bottom[0].data + r.lowerBound * inPlane, dy, dx, planes: r.count)
+            } else if method == .max {
+                kernels.maxBackward(dy, dx, planes: r.count, mask: topMask == nil ? mask + o : nil,
+                                    topMask: topMask.map { $0 + o })
+            } else {
+                kernels.aveBackward(dy, dx, planes: r.count, scratch: ws + part * scratchFloats)
+            }
         }
     }
 

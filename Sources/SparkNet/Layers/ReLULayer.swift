@@ -7,10 +7,12 @@ public final class ReLULayer: NeuronLayer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let n = bottom[0].count, x = bottom[0].data, y = top[0].data
         let slope = param.reluParam.negativeSlope
-        if slope == 0 {
-            for i in 0..<n { y[i] = max(x[i], 0) }
-        } else {
-            for i in 0..<n { y[i] = max(x[i], 0) + slope * min(x[i], 0) }
+        Parallel.forEachSlice(n) { r in
+            if slope == 0 {
+                for i in r { y[i] = max(x[i], 0) }
+            } else {
+                for i in r { y[i] = max(x[i], 0) + slope * min(x[i], 0) }
+            }
         }
     }
 
@@ -18,6 +20,8 @@ public final class ReLULayer: NeuronLayer {
         guard propagateDown[0] else { return }
         let n = bottom[0].count, x = bottom[0].data, dy = top[0].diff, dx = bottom[0].diff
         let slope = param.reluParam.negativeSlope
-        for i in 0..<n { dx[i] = dy[i] * (x[i] > 0 ? 1 : slope) }
+        Parallel.forEachSlice(n) { r in
+            for i in r { dx[i] = dy[i] * (x[i] > 0 ? 1 : slope) }
+        }
     }
 }

@@ -50,6 +50,7 @@ public final class Net {
                 stages: [String] = [], context: NetContext = NetContext()) throws {
         self.phase = phase
         self.context = context
+        _ = Parallel.threads   // the engine takes OpenBLAS's threads over before any BLAS call
         let upgraded = try NetUpgrade.upgrade(rawParam, source: rawParam.name)
         var state = Caffe_NetState()
         state.phase = phase

@@ -1,0 +1,56 @@
+import CBLAS
+import Dispatch
+
+/// The engine's threads. A rank runs as many as OpenBLAS was started with
+/// (`OPENBLAS_NUM_THREADS`, which the Slurm scripts set from `--cpus-per-task`), and takes them
+/// over on first use: OpenBLAS runs single-threaded from then on, and `gemm` and the
+/// convolution kernels split their work across these threads themselves. Sharing the cores with
+/// OpenBLAS's own pool does not work: its idle workers spin (sched_yield) for ~0.1 s after every
+/// call, on the very cores the kernels need.
+///
+/// Work is split into contiguous parts (images, rows or columns of the result) that each write
+/// their own outputs; the convolution kernels compute every output exactly as one thread
+/// would, so their results do not depend on the thread count.
+public enum Parallel {
+    private static let configured: Int = {
+        let n = Int(openblas_get_num_threads())
+        openblas_set_num_threads(1)
+        return max(1, n)
+    }()
+
+    /// A thread count that replaces the configured one (tests set it; nil restores it).
+    nonisolated(unsafe) public static var forcedThreads: Int? = nil
+
+    /// Threads the engine uses.
+    public static var threads: Int { max(1, min(64, forcedThreads ?? configured)) }
+
+    /// Runs body(part, range) over at most `limit` (and `threads`) contiguous, balanced ranges
+    /// of 0..<n, in parallel, and returns when all are done. `limit` is what a layer reserved
+    /// per-thread scratch for.
+    static func forEachRange(_ n: Int, limit: Int = .max, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+        let parts = min(threads, limit, n)
+        if parts <= 1 {
+            if n > 0 { body(0, 0..<n) }
+            return
+        }
+        // The parts write disjoint memory through the caller's pointers; concurrentPerform
+        // returns only when every part is done, so the body never outlives this call.
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                work.value(p, (n * p / parts)..<(n * (p + 1) / parts))
+            }
+        }
+    }
+
+    /// body(range) over contiguous slices of 0..<n, in parallel when n is at least `grain`
+    /// (element-wise loops: below that a hand-off costs more than it saves).
+    static func forEachSlice(_ n: Int, grain: Int = 1 << 16, _ body: (_ range: Range<Int>) -> Void) {
+        forEachRange(n, limit: n >= grain ? .max : 1) { _, r in body(r) }
+    }
+}
+
+private struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

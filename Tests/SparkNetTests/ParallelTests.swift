@@ -1,0 +1,102 @@
+import Testing
+import SparkNet
+import SparkNetTestSupport
+
+/// The engine's own threads (`Parallel`): the layers that split their work give bit-identical
+/// results for any thread count, and `gemm`'s split agrees with one sgemm call.
+@Suite(.serialized) struct ParallelTests {
+    private func with<T>(threads: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = Parallel.forcedThreads
+        Parallel.forcedThreads = threads
+        defer { Parallel.forcedThreads = saved }
+        return try body()
+    }
+
+    /// Forward and backward of a fresh layer at `threads`: [top, bottom diff, param diffs…].
+    private func run(_ text: String, shape: [Int], threads: Int) throws -> [[Float]] {
+        try with(threads: threads) {
+            let layer = try Fixtures.layer(text)
+            let x = Fixtures.gaussianBlob(shape, seed: 41)
+            let top = Blob()
+            try layer.setUpAndReshape(bottom: [x], top: [top])
+            for (i, b) in layer.blobs.enumerated() {
+                b.setData(Fixtures.gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
+            }
+            try layer.forward(bottom: [x], top: [top])
+            top.setDiff(Fixtures.gaussianBlob(top.shape, seed: 43).dataArray)
+            for b in layer.blobs { b.zeroDiff() }
+            layer.backward(top: [top], propagateDown: [true], bottom: [x])
+            return [top.dataArray, x.diffArray] + layer.blobs.map(\.diffArray)
+        }
+    }
+
+    private static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"
+
+    @Test(arguments: [
+        // LeNet conv2: input gradient through the fused col2im kernel, per image
+        ("type: \"Convolution\" convolution_param { num_output: 50 kernel_size: 5 \(conv) }", [7, 20, 12, 12]),
+        // CIFAR-like same padding: transposed-convolution input gradient, padded weight-gradient chunk
+        ("type: \"Convolution\" convolution_param { num_output: 12 kernel_size: 5 pad: 2 \(conv) }", [5, 6, 16, 16]),
+        // strided, padded, grouped: fused input gradient through per-thread padded scratch, im2col weights
+        ("type: \"Convolution\" convolution_param { num_output: 6 kernel_size: 3 pad: 1 stride: 2 group: 2 \(conv) }",
+         [5, 4, 9, 11]),
+        // tiled 2×2 MAX (LeNet's), 3×3/2 MAX with the argmax mask, padded MAX, AVE
+        ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 2 stride: 2 }", [4, 8, 96, 96]),
+        ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),
+        ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 pad: 1 }", [5, 8, 63, 64]),
+        ("type: \"Pooling\" pooling_param { pool: AVE kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),
+        ("type: \"ReLU\"", [5, 16, 32, 32]),
+        ("type: \"ReLU\" relu_param { negative_slope: 0.1 }", [5, 16, 32, 32]),
+    ])
+    func layersGiveTheSameBitsOnAnyThreadCount(_ body: String, _ shape: [Int]) throws {
+        let text = "name: \"l\" \(body)"
+        let one = try run(text, shape: shape, threads: 1)
+        for threads in [2, 3, 2, 3] {   // twice each: a race need not show on every run
+            let many = try run(text, shape: shape, threads: threads)
+            #expect(many.count == one.count)
+            for (i, (a, b)) in zip(many, one).enumerated() {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(a.count == b.count && differing == 0,
+                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
+            }
+        }
+    }
+
+    @Test func gemmSplitAgreesWithOneCall() {
+        // (m, n, k): split along n, along m, and with blocks that are not multiples of 16
+        for (m, n, k) in [(64, 500, 800), (500, 64, 800), (70, 33, 600)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Fixtures.gaussianBlob([m * k], seed: 1).dataArray
+                let b = Fixtures.gaussianBlob([k * n], seed: 2).dataArray
+                let c0 = Fixtures.gaussianBlob([m * n], seed: 3).dataArray
+                func product(threads: Int) -> [Float] {
+                    with(threads: threads) {
+                        var c = c0
+                        c.withUnsafeMutableBufferPointer { cp in
+                            gemm(ta, tb, m, n, k, 0.75, a, b, 0.5, cp.baseAddress!)
+                        }
+                        return c
+                    }
+                }
+                let one = product(threads: 1)
+                // a direct Double reference for one element per row, so a wrong block shows
+                var worst: Double = 0
+                for i in 0..<m {
+                    let j = (i * 7) % n
+                    var s: Double = 0
+                    for p in 0..<k {
+                        let av = ta ? a[p * m + i] : a[i * k + p], bv = tb ? b[j * k + p] : b[p * n + j]
+                        s += Double(av) * Double(bv)
+                    }
+                    worst = max(worst, abs(0.75 * s + 0.5 * Double(c0[i * n + j]) - Double(one[i * n + j])))
+                }
+                #expect(worst < 1e-3, "\(m)×\(n)×\(k) \(ta) \(tb): single call off by \(worst)")
+                for threads in [2, 3] {
+                    let many = product(threads: threads)
+                    let diff = zip(many, one).map { abs($0 - $1) }.max() ?? 0
+                    #expect(diff <= 1e-4, "\(m)×\(n)×\(k) \(ta) \(tb) at \(threads) threads: off by \(diff)")
+                }
+            }
+        }
+    }
+}
