@@ -262,22 +262,21 @@ public final class ConvolutionLayer: Layer {
             // dcol = Wᵀ·dy through the kernels with col2im fused into the write-back: no column
             // block, no β = 0 pass, no gather.
             let kernelX = colNeedX && usesImplicitGEMM
-            if kernelX { packTransposedWeights(into: ws + columnCount + outputCount + paddedCount) }
-            let packedWT = ws + columnCount + outputCount + paddedCount + M * Kg
+            if kernelX {
+                packTransposedWeights(into: ws + columnCount + outputCount + paddedCount)
+                let packedWT = ws + columnCount + outputCount + paddedCount + M * Kg
+                // per image; per-thread padded images after packedWT
+                Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+                    for n in images {
+                        backwardInputFused(packedWT: packedWT, dy: dy + n * M * HW, dx: b.diff + n * imageSize,
+                                           scratch: packedWT + M * Kg + part * padImage)
+                    }
+                }
+            }
+            if !(colNeedW || (colNeedX && !kernelX)) { continue }
             for n0 in stride(from: 0, to: num, by: chunk) {
                 let nb = min(chunk, num - n0)
                 let cols = nb * HW
-                if kernelX {
-                    // per-thread padded images after packedWT
-                    Parallel.forEachRange(nb, limit: kernelThreads) { part, images in
-                        for n in images {
-                            backwardInputFused(packedWT: packedWT, dy: dy + (n0 + n) * M * HW,
-                                               dx: b.diff + (n0 + n) * imageSize,
-                                               scratch: packedWT + M * Kg + part * padImage)
-                        }
-                    }
-                }
-                if !(colNeedW || (colNeedX && !kernelX)) { continue }
                 // gather top diff (N, M, HW) rows n0..<n0+nb -> dOut (M, nb·HW)
                 for n in 0..<nb {
                     for m in 0..<M {
