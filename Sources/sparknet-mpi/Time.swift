@@ -15,7 +15,8 @@ struct Time: ParsableCommand {
             (never into the data; force_backward in the prototxt forces them). Deploy nets with
             an Input layer need no data: their inputs get uniform noise (labels: random classes);
             HDF5Data nets read their source list.
-            Single-threaded BLAS: OPENBLAS_NUM_THREADS=1 sparknet-mpi time --model …
+            Threads: as many as OPENBLAS_NUM_THREADS (default: the cores); one thread:
+            OPENBLAS_NUM_THREADS=1 sparknet-mpi time --model …
             """)
 
     @Option(help: "The net prototxt.")
