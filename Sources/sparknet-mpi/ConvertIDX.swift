@@ -4,7 +4,7 @@ import SparkNet
 import SparkNetMPI
 
 /// `sparknet-mpi convert-idx`: MNIST-format IDX files to Caffe's HDF5Data layout.
-struct ConvertIDX: ParsableCommand {
+struct ConvertIDX: Verb {
     static let configuration = CommandConfiguration(
         commandName: "convert-idx",
         abstract: "Convert MNIST-format IDX images+labels (.gz allowed) to an HDF5 file for HDF5Data.",

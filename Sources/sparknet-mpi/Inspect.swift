@@ -5,7 +5,7 @@ import SparkNet
 import SparkNetMPI
 
 /// `sparknet-mpi inspect`: what a model, solver state or HDF5 file holds.
-struct Inspect: ParsableCommand {
+struct Inspect: Verb {
     static let configuration = CommandConfiguration(
         abstract: "Show layers, blob shapes and L2 norms of a .caffemodel (or a .solverstate, or an HDF5 file).")
 

@@ -3,6 +3,9 @@ import Foundation
 import SparkNet
 import SparkNetMPI
 
+/// One of the command-line verbs (train, test, time, convert-idx, inspect).
+protocol Verb: ParsableCommand {}
+
 /// `sparknet-mpi`: Caffe's command-line verbs, on MPI. Run it alone (an MPI singleton) or under
 /// `mpirun -np K`.
 @main
@@ -25,6 +28,13 @@ struct SparkNetCLI: ParsableCommand {
             command = try parseAsRoot()
         } catch {
             exit(withError: error)
+        }
+        // `--help`, `help VERB` and a bare `sparknet-mpi` parse to ArgumentParser's own commands,
+        // whose run() reports the help request as an error only ArgumentParser can print (the
+        // usage text, exit 0).
+        guard command is Verb else {
+            do { try command.run() } catch { exit(withError: error) }
+            exit()
         }
         MPIEnvironment.initialize()
         do {

@@ -6,7 +6,7 @@ import SparkNetMPI
 
 /// `sparknet-mpi test`: Caffe's `caffe test`. Runs the TEST phase of a net with trained
 /// weights for `--iterations` batches, printing every batch's outputs and then their means.
-struct Test: ParsableCommand {
+struct Test: Verb {
     static let configuration = CommandConfiguration(
         abstract: "Score a trained model on the TEST phase of a net (like `caffe test`).",
         discussion: """

@@ -6,7 +6,7 @@ import SparkNetMPI
 
 /// `sparknet-mpi time`: Caffe's `caffe time`. Times forward and backward of every layer over
 /// `--iterations` passes (after one untimed warm-up pass) and prints the per-layer averages.
-struct Time: ParsableCommand {
+struct Time: Verb {
     static let configuration = CommandConfiguration(
         abstract: "Benchmark a net: per-layer forward/backward ms, like `caffe time`.",
         discussion: """

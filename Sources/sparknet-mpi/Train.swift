@@ -8,7 +8,7 @@ import SparkNetMPI
 extension SyncMode: ExpressibleByArgument {}
 
 /// `sparknet-mpi train`: Caffe's `caffe train`, on every rank of the job.
-struct Train: ParsableCommand {
+struct Train: Verb {
     static let configuration = CommandConfiguration(
         abstract: "Train a net from a solver prototxt (like `caffe train`).",
         discussion: """

@@ -8,6 +8,20 @@ check() {  # check NAME COMMAND... : passes when the command succeeds
   if "$@" >check.out 2>&1; then ok "$name"; else bad "$name" "$(tail -5 check.out)"; fi
 }
 
+# --- help: ArgumentParser's usage text on stdout, exit 0, nothing on stderr
+for args in "--help" "time --help" "help train" ""; do
+  # shellcheck disable=SC2086  # the words of $args are the arguments
+  run help $args
+  if [ "$RC" -eq 0 ] && grep -q "^USAGE: sparknet-mpi" "$OUT" && [ ! -s "$ERR" ]; then
+    ok "sparknet-mpi ${args:-(no arguments)}: usage, exit 0"
+  else
+    bad "sparknet-mpi ${args:-(no arguments)}: usage, exit 0" "exit $RC" "stdout: $(head -c 300 "$OUT")" \
+      "stderr: $(head -c 300 "$ERR")"
+  fi
+done
+run help --help
+check "help lists every verb" bash -c 'for v in train test time convert-idx inspect; do grep -q "^  $v " "$0" || exit 1; done' "$OUT"
+
 # --- convert-idx: gzipped IDX files written here; the HDF5 output compared with h5py
 "$PY" - <<'PYEOF'
 import gzip, struct, numpy as np
