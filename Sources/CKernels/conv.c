@@ -33,6 +33,8 @@ static int ck_available_cached(void) {   // callers may run on several threads
 
 // Row blocks: nb = ⌈M/6⌉ blocks; the first M mod nb get one row more.
 static inline int block_count(int m) { return (m + MR_MAX - 1) / MR_MAX; }
+// Inner-dimension chunks: ⌈k/KC⌉ balanced chunks of at most KC.
+static inline int chunk_step(int k) { int n = (k + KC - 1) / KC; return (k + n - 1) / n; }
 static inline void block_rows(int m, int b, int *r0, int *mr) {
     int nb = block_count(m), base = m / nb, extra = m % nb;
     *mr = base + (b < extra ? 1 : 0);
@@ -179,7 +181,7 @@ CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const fl
     int k = ch * kh * kw;
     long positions = (long)out_h * out_w;
     int nb = block_count(m);
-    int kstep = (k + (k + KC - 1) / KC - 1) / ((k + KC - 1) / KC);   // balanced chunks ≤ KC
+    int kstep = chunk_step(k);
     pieces_t pieces;
     for (long j0 = 0; j0 < positions; j0 += NR) {
         int nj = positions - j0 < NR ? (int)(positions - j0) : NR;
@@ -328,7 +330,7 @@ CK_TARGET static void input_grad_avx2(const float *packed_wt, int k, int m, cons
     _Alignas(32) float tile[MR_MAX * NR + 8];   // + 8: a piece's 8-lane read past the last row
     long positions = (long)out_h * out_w, plane = (long)h * w;
     int nb = block_count(k);
-    int kstep = (m + (m + KC - 1) / KC - 1) / ((m + KC - 1) / KC);   // balanced chunks ≤ KC
+    int kstep = chunk_step(m);
     pieces_t pieces;
     for (long j0 = 0; j0 < positions; j0 += NR) {
         int nj = positions - j0 < NR ? (int)(positions - j0) : NR;

@@ -117,6 +117,23 @@ public struct GradientChecker: Sendable {
 
 /// Test fixtures shared by the engine's tests.
 public enum Fixtures {
+    /// One forward and backward pass of `layer` (set up here) on a Gaussian bottom of `shape`
+    /// (seed 41), with Gaussian parameters (std 0.1, seeds 42, 43, …) and top gradient (seed 43):
+    /// [top data, bottom diff, each parameter's diff].
+    public static func forwardBackward(_ layer: Layer, shape: [Int]) throws -> [[Float]] {
+        let x = gaussianBlob(shape, seed: 41)
+        let top = Blob()
+        try layer.setUpAndReshape(bottom: [x], top: [top])
+        for (i, b) in layer.blobs.enumerated() {
+            b.setData(gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
+        }
+        try layer.forward(bottom: [x], top: [top])
+        top.setDiff(gaussianBlob(top.shape, seed: 43).dataArray)
+        for b in layer.blobs { b.zeroDiff() }
+        layer.backward(top: [top], propagateDown: [true], bottom: [x])
+        return [top.dataArray, x.diffArray] + layer.blobs.map(\.diffArray)
+    }
+
     /// A blob of `shape` filled with Gaussian noise (seeded, so tests are repeatable).
     public static func gaussianBlob(_ shape: [Int], std: Float = 1, seed: UInt64 = 7) -> Blob {
         let b = Blob(shape: shape)

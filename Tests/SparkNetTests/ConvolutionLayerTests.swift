@@ -140,17 +140,8 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
               weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "gaussian" std: 0.5 } }
             """) as! ConvolutionLayer
             layer.usesImplicitGEMM = implicit
-            let x = Fixtures.gaussianBlob(shape, seed: 41)
-            let top = Blob()
-            try layer.setUpAndReshape(bottom: [x], top: [top])
-            for (i, b) in layer.blobs.enumerated() {
-                b.setData(Fixtures.gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
-            }
-            try layer.forward(bottom: [x], top: [top])
-            top.setDiff(Fixtures.gaussianBlob(top.shape, seed: 43).dataArray)
-            for b in layer.blobs { b.zeroDiff() }
-            layer.backward(top: [top], propagateDown: [true], bottom: [x])
-            results.append([top.dataArray, x.diffArray, layer.blobs[0].diffArray])
+            // top data, bottom diff, weight diff
+            results.append(Array(try Fixtures.forwardBackward(layer, shape: shape).prefix(3)))
         }
         for (a, b) in zip(results[0], results[1]) {
             #expect(a.count == b.count)

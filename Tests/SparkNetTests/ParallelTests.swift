@@ -14,20 +14,7 @@ import SparkNetTestSupport
 
     /// Forward and backward of a fresh layer at `threads`: [top, bottom diff, param diffs…].
     private func run(_ text: String, shape: [Int], threads: Int) throws -> [[Float]] {
-        try with(threads: threads) {
-            let layer = try Fixtures.layer(text)
-            let x = Fixtures.gaussianBlob(shape, seed: 41)
-            let top = Blob()
-            try layer.setUpAndReshape(bottom: [x], top: [top])
-            for (i, b) in layer.blobs.enumerated() {
-                b.setData(Fixtures.gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
-            }
-            try layer.forward(bottom: [x], top: [top])
-            top.setDiff(Fixtures.gaussianBlob(top.shape, seed: 43).dataArray)
-            for b in layer.blobs { b.zeroDiff() }
-            layer.backward(top: [top], propagateDown: [true], bottom: [x])
-            return [top.dataArray, x.diffArray] + layer.blobs.map(\.diffArray)
-        }
+        try with(threads: threads) { try Fixtures.forwardBackward(try Fixtures.layer(text), shape: shape) }
     }
 
     private static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"

@@ -141,7 +141,7 @@ func stepProbe(_ o: Options) throws {
     let peaks = comm.allreduce([Double(peakRSS())], .max)[0]
     let perRank = slowest(perStep, comm)
     if comm.isRoot {
-        print(json([("probe", "step"), ("model", model), ("ranks", comm.size), ("threads", blasThreads),
+        print(json([("probe", "step"), ("model", model), ("ranks", comm.size), ("threads", Parallel.threads),
                     ("tau", tau), ("batch", batch), ("ms", perRank),
                     ("images_per_s", Double(comm.size * batch * iters) / (maxTotal / 1e3)),
                     ("params", net.parameterCount), ("activations", activationCount(net)),

@@ -84,6 +84,3 @@ public func setAll(_ n: Int, _ value: Float, _ x: UnsafeMutablePointer<Float>) {
     if n > 0 { x.update(repeating: value, count: n) }
 }
 
-/// Threads per rank (`Parallel.threads`): OpenBLAS's count at start-up; OpenBLAS itself then
-/// runs single-threaded under the engine's own split.
-public var blasThreads: Int { Parallel.threads }

@@ -47,8 +47,9 @@ public final class ConvolutionLayer: Layer {
     /// left). im2col then only copies interior rows: every tap of a padded net (CIFAR-10 quick,
     /// pad 2) takes the fast path, for one extra copy of the (small) input chunk.
     private var padded: ConvGeometry? = nil
-    /// Floats of one chunk of padded images (0 without padding).
-    private var paddedCount: Int { padded.map { $0.channels * $0.height * $0.width * chunk } ?? 0 }
+    /// Floats of one padded image, and of one chunk of them (0 without padding).
+    private var paddedImage: Int { padded.map { $0.channels * $0.height * $0.width } ?? 0 }
+    private var paddedCount: Int { paddedImage * chunk }
 
     /// Floats of one chunk's column matrix (about one core's L2 cache).
     static let columnBudget = 1 << 18
@@ -183,7 +184,7 @@ public final class ConvolutionLayer: Layer {
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
-                                          + (padded == nil ? 0 : kernelThreads * inputImage),   // backward
+                                          + kernelThreads * paddedImage,   // backward
                                       2 * numOutput * kernelDim + implicitScratch))
     }
 
@@ -227,9 +228,8 @@ public final class ConvolutionLayer: Layer {
         let imageSize = geometry.channels * geometry.height * geometry.width
         let needW = paramPropagateDown[0]
         let needB = biasTerm && paramPropagateDown[1]
-        let padImage = padded.map { $0.channels * $0.height * $0.width } ?? 0
         let ws = context.workspace.buffer(columnCount + outputCount + paddedCount + 2 * M * Kg
-                                              + kernelThreads * padImage)
+                                              + kernelThreads * paddedImage)
         let col = ws                              // (G, Kg, nb·HW)
         let dOut = ws + columnCount               // (M, nb·HW)
         let scratch = dOut + outputCount          // padded images, when padded
@@ -269,7 +269,7 @@ public final class ConvolutionLayer: Layer {
                 Parallel.forEachRange(num, limit: kernelThreads) { part, images in
                     for n in images {
                         backwardInputFused(packedWT: packedWT, dy: dy + n * M * HW, dx: b.diff + n * imageSize,
-                                           scratch: packedWT + M * Kg + part * padImage)
+                                           scratch: packedWT + M * Kg + part * paddedImage)
                     }
                 }
             }
