@@ -107,21 +107,23 @@ final class StopRequests {
         queue.append((box, buffer, iter))
         var agreed: [Int64] = [0, 0]
         while queue.count > (last ? 0 : Self.lag) {
-            let q = queue.removeFirst()
-            comm.wait(&q.request.request, "the signal check posted at iteration \(q.iter)")
-            agreed = [max(agreed[0], q.buffer[2]), max(agreed[1], q.buffer[3])]
-            q.buffer.deallocate()
+            let v = completeOldest()
+            agreed = [max(agreed[0], v[0]), max(agreed[1], v[1])]
         }
         return decision(agreed)
     }
 
     /// Completes every outstanding allreduce (all ranks stop at the same boundary).
     func drain() {
-        while let q = queue.first {
-            queue.removeFirst()
-            comm.wait(&q.request.request, "the signal check posted at iteration \(q.iter)")
-            q.buffer.deallocate()
-        }
+        while !queue.isEmpty { _ = completeOldest() }
+    }
+
+    /// Waits for the oldest allreduce; returns its agreed [stop, snapshot].
+    private func completeOldest() -> [Int64] {
+        let q = queue.removeFirst()
+        comm.wait(&q.request.request, "MPI_Iallreduce of the signal flags posted after iteration \(q.iter)")
+        defer { q.buffer.deallocate() }
+        return [q.buffer[2], q.buffer[3]]
     }
 
     private func decision(_ v: [Int64]) -> Decision? {
