@@ -80,9 +80,12 @@ extension DistributedTrainer {
         } else if snapshot == "auto" {
             snapshot = nil
         }
+        if snapshot != nil && !request.weights.isEmpty {
+            rootLog?("--snapshot auto found a snapshot: --weights is not used")
+        }
         let reshard = snapshot != nil && request.options.reshard
         let center = try comm.agree { () throws -> [Float]? in
-            for path in request.weights {
+            for path in request.weights where snapshot == nil {
                 rootLog?("Finetuning from \(path)")
                 let model = try CaffeModel.read(path)
                 try solver.net.copyTrainedLayers(from: model, source: path)

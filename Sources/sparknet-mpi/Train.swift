@@ -58,8 +58,8 @@ struct Train: Verb {
     var gpu: String?
 
     func validate() throws {
-        if weights != nil && snapshot != nil {
-            throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both")
+        if weights != nil && snapshot != nil && snapshot != "auto" {
+            throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both (--snapshot auto may go with --weights, used when there is no snapshot)")
         }
         guard tau > 0 else { throw ValidationError("--tau must be positive") }
         if let r = roundSeconds, r <= 0 { throw ValidationError("--round-seconds must be positive") }
