@@ -3,13 +3,12 @@
 # rank at one iteration with one complete snapshot set and exit 75, and `--snapshot auto`
 # resumes it bit for bit; SIGUSR2 snapshots and goes on; `--snapshot auto` starts fresh, skips
 # incomplete sets, refuses another K unless --reshard; `--keep-snapshots`; a stalled rank
-# (sleep, SIGSTOP) ends the job within the --stall-timeout, named. SPARKNET_BTL=self,tcp runs
-# the multi-rank cases over TCP (Tests/e2e/mpi_tcp.sh).
+# (sleep, SIGSTOP) ends the job within the --stall-timeout, named. Tests/e2e/mpi_tcp.sh runs it
+# again over TCP (OMPI_MCA_btl=self,tcp).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
 command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
 MPIRUN=(mpirun --oversubscribe -x OPENBLAS_NUM_THREADS=1)
-[ -n "${SPARKNET_BTL:-}" ] && MPIRUN+=(--mca btl "$SPARKNET_BTL")
 
 make_h5 train.h5 80
 make_h5 test.h5 40
@@ -86,11 +85,14 @@ stop_and_resume() {
   [ "$target" = rank ] && victim=$(pgrep -P "$PID" | tail -1)
   T0=$(date +%s.%N); kill -"$sig" "$victim"; finish_bg
   local n; n=$(stopped_iter)
+  local took=""
+  [ -n "$n" ] && [ -f "$dir/tiny_iter_$n.manifest.json" ] &&
+    took=$(awk -v a="$T0" -v b="$(stat -c %.9Y "$dir/tiny_iter_$n.manifest.json")" 'BEGIN { printf "%.2f", b - a }')
   stopped() {
     [ "$RC" -eq 75 ] && [ -n "$n" ] && [ "$n" -lt $M ] && [ "$(grep -c 'Stopped at iteration' "$OUT")" -eq 1 ] &&
       grep -q "SIG$sig" "$OUT" && complete_set "$dir" "$n" "$np"
   }
-  check "$name: SIG$sig to $target ($np ranks): exit $RC (75) in ${SECS}s, stopped at iteration ${n:-?} with one complete set" stopped
+  check "$name: SIG$sig to $target ($np ranks): exit $RC (75) in ${SECS}s, stopped at iteration ${n:-?}, complete set ${took:-?} s after the signal" stopped
   check "$name: no temporary files left" no_temp_files
   launch "$name.resume" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto; T0=$(date +%s.%N); finish_bg
   check "$name: --snapshot auto resumes at $n and ends bit-identical to the undisturbed run" bash -c "
