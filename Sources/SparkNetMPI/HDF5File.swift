@@ -74,7 +74,25 @@ final class HDF5File {
         guard nd >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the shape of dataset '\(name)'") }
         var dims = [hsize_t](repeating: 0, count: max(nd, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
-        return DatasetInfo(dims: dims.prefix(nd).map { Int($0) }, isInteger: cls == H5T_INTEGER)
+        let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
+        _ = try floatCount(shape, of: name)
+        return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
+    }
+
+    /// The number of values of `dims`, refused with a message naming dataset `name` when it
+    /// overflows or, as floats, would not fit in this machine's memory (a corrupt or absurd
+    /// shape must not reach an allocation).
+    func floatCount(_ dims: [Int], of name: String) throws -> Int {
+        var n = 1
+        for d in dims {
+            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            n = product
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        try require(UInt64(n) <= memory / 4,
+                    "HDF5 file '\(path)': dataset '\(name)' of shape \(dims) needs \(n / (1 << 30) * 4) GiB as floats, more than this machine's \(memory >> 30) GiB of memory")
+        return n
     }
 
     /// Collectively reads rows `rows` (along axis 0) of dataset `name`, as float, into `out`,
@@ -117,7 +135,7 @@ final class HDF5File {
     /// Reads a whole dataset as float with the current (serial) access.
     func readAll(_ name: String) throws -> (dims: [Int], values: [Float]) {
         let info = try datasetInfo(name)
-        let n = info.dims.reduce(1, *)
+        let n = try floatCount(info.dims, of: name)
         let ds = H5Dopen2(id, name, ch5_p_default())
         defer { H5Dclose(ds) }
         var status: herr_t = 0

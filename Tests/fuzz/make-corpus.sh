@@ -90,3 +90,11 @@ with h5py.File(f"{c}/hdf5/flat_float64.h5", "w", libver="latest") as f:
     f["data"] = data.reshape(n, 16).astype(np.float64); f["label"] = label
 PYEOF
 ls -la "$C"/*
+
+# libFuzzer dictionary for the prototxt targets: every field name of caffe.proto, and the
+# text format's punctuation and keywords.
+{
+  grep -oE '^\s*(optional|repeated|required)\s+\S+\s+\w+' "$REPO/proto/caffe.proto" | awk '{print $3}' | sort -u | sed 's/.*/"&"/'
+  printf '"%s"\n' "{" "}" ":" "<" ">" "[" "]" "#" "\\\"" "true" "false" "inf" "-" "1e30" "0x7fffffff"
+} >"$REPO/Tests/fuzz/prototxt.dict"
+wc -l "$REPO/Tests/fuzz/prototxt.dict"
