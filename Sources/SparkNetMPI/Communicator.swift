@@ -7,7 +7,8 @@ import SparkNet
 /// It works on a private duplicate of MPI_COMM_WORLD, so its collectives never match those
 /// another library (parallel HDF5) issues on the world communicator. Every collective must be
 /// called by every rank, in the same order. MPI's default error handler ends the job on an MPI
-/// error, so these calls do not throw.
+/// error, so these calls do not throw. They are MPI's non-blocking collectives, completed by
+/// `wait`, so that a `Watchdog` can give up on a rank that never arrives.
 ///
 /// MPI counts are `Int32`: buffers longer than `Int32.max` elements travel in chunks.
 public final class Communicator: @unchecked Sendable {
@@ -22,6 +23,10 @@ public final class Communicator: @unchecked Sendable {
     public var isRoot: Bool { rank == 0 }
     /// The duplicated MPI communicator.
     public let comm: MPI_Comm?
+
+    /// Set during training (`--stall-timeout`): every collective then waits with a deadline and
+    /// ends the job, naming the stalled rank, when it passes.
+    public var watchdog: Watchdog?
 
     /// Elements per MPI call; `chunkLimit` only changes in tests of the chunking.
     nonisolated(unsafe) static var chunkLimit = Int(Int32.max)
@@ -57,7 +62,9 @@ public final class Communicator: @unchecked Sendable {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
         chunks(buffer.count) { off, n in
-            MPI_Allreduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), comm)
+            var r: MPI_Request? = nil
+            MPI_Iallreduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), comm, &r)
+            wait(&r, "MPI_Iallreduce of \(buffer.count) floats")
         }
     }
 
@@ -66,11 +73,13 @@ public final class Communicator: @unchecked Sendable {
     public func reduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
         chunks(buffer.count) { off, n in
+            var r: MPI_Request? = nil
             if rank == root {
-                MPI_Reduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm)
+                MPI_Ireduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm, &r)
             } else {
-                MPI_Reduce(base + off, nil, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm)
+                MPI_Ireduce(base + off, nil, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm, &r)
             }
+            wait(&r, "MPI_Ireduce of \(buffer.count) floats to rank \(root)")
         }
     }
 
@@ -78,7 +87,9 @@ public final class Communicator: @unchecked Sendable {
     public func bcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
         chunks(buffer.count) { off, n in
-            MPI_Bcast(base + off, n, cmpi_float(), Int32(root), comm)
+            var r: MPI_Request? = nil
+            MPI_Ibcast(base + off, n, cmpi_float(), Int32(root), comm, &r)
+            wait(&r, "MPI_Ibcast of \(buffer.count) floats from rank \(root)")
         }
     }
 
@@ -99,8 +110,10 @@ public final class Communicator: @unchecked Sendable {
     public func allreduce(_ values: [Double], _ operation: Operation = .sum) -> [Double] {
         guard size > 1, !values.isEmpty else { return values }
         var v = values
-        _ = v.withUnsafeMutableBufferPointer { b in
-            MPI_Allreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_double(), op(operation), comm)
+        v.withUnsafeMutableBufferPointer { b in
+            var r: MPI_Request? = nil
+            MPI_Iallreduce(cmpi_in_place(), b.baseAddress, Int32(b.count), cmpi_double(), op(operation), comm, &r)
+            wait(&r, "MPI_Iallreduce of \(b.count) doubles")
         }
         return v
     }
@@ -109,7 +122,9 @@ public final class Communicator: @unchecked Sendable {
     public func allreduce(_ value: Int, _ operation: Operation = .sum) -> Int {
         guard size > 1 else { return value }
         var v = Int64(value)
-        MPI_Allreduce(cmpi_in_place(), &v, 1, cmpi_int64(), op(operation), comm)
+        var r: MPI_Request? = nil
+        MPI_Iallreduce(cmpi_in_place(), &v, 1, cmpi_int64(), op(operation), comm, &r)
+        wait(&r, "MPI_Iallreduce of one integer")
         return Int(v)
     }
 
@@ -118,8 +133,10 @@ public final class Communicator: @unchecked Sendable {
         guard size > 1 else { return [value] }
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
-        _ = all.withUnsafeMutableBufferPointer { b in
-            MPI_Allgather(&mine, 1, cmpi_uint64(), b.baseAddress, 1, cmpi_uint64(), comm)
+        all.withUnsafeMutableBufferPointer { b in
+            var r: MPI_Request? = nil
+            MPI_Iallgather(&mine, 1, cmpi_uint64(), b.baseAddress, 1, cmpi_uint64(), comm, &r)
+            wait(&r, "MPI_Iallgather of one integer")
         }
         return all
     }
@@ -128,11 +145,16 @@ public final class Communicator: @unchecked Sendable {
     public func bcast(_ bytes: [UInt8], root: Int = 0) -> [UInt8] {
         guard size > 1 else { return bytes }
         var n = Int64(bytes.count)
-        MPI_Bcast(&n, 1, cmpi_int64(), Int32(root), comm)
+        var r: MPI_Request? = nil
+        MPI_Ibcast(&n, 1, cmpi_int64(), Int32(root), comm, &r)
+        wait(&r, "MPI_Ibcast of a length")
         var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(n))
         out.withUnsafeMutableBufferPointer { b in
             guard let base = b.baseAddress else { return }
-            chunks(b.count) { off, c in MPI_Bcast(base + off, c, cmpi_byte(), Int32(root), comm) }
+            chunks(b.count) { off, c in
+                MPI_Ibcast(base + off, c, cmpi_byte(), Int32(root), comm, &r)
+                wait(&r, "MPI_Ibcast of \(b.count) bytes")
+            }
         }
         return out
     }
@@ -140,7 +162,26 @@ public final class Communicator: @unchecked Sendable {
     /// Blocks until every rank reaches it.
     public func barrier() {
         guard size > 1 else { return }
-        MPI_Barrier(comm)
+        var r: MPI_Request? = nil
+        MPI_Ibarrier(comm, &r)
+        wait(&r, "MPI_Ibarrier")
+    }
+
+    /// Waits for a non-blocking operation of this communicator: under the watchdog with its
+    /// deadline, otherwise in MPI_Wait. `operation` names it in a stall report.
+    public func wait(_ request: inout MPI_Request?, _ operation: @autoclosure () -> String) {
+        if let watchdog {
+            watchdog.wait(&request, operation)
+        } else {
+            MPI_Wait(&request, cmpi_status_ignore())
+        }
+    }
+
+    /// Starts an element-wise MAX of `count` 64-bit integers from `send` into `receive`
+    /// (MPI_Iallreduce); complete it with `wait`. Both buffers must live until then.
+    func startAllreduceMax(_ send: UnsafeMutablePointer<Int64>, _ receive: UnsafeMutablePointer<Int64>,
+                           count: Int, request: inout MPI_Request?) {
+        MPI_Iallreduce(send, receive, Int32(count), cmpi_int64(), cmpi_op_max(), comm, &request)
     }
 
     /// Like `allreduce(_:_:)` of one integer, but gives up after `timeout` seconds if some rank

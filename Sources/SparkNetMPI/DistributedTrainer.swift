@@ -19,6 +19,13 @@ public struct DistributedOptions: Sendable {
     /// After every exchange that makes weights equal, compare a hash of every rank's weights
     /// and fail on a mismatch (tests; also `SPARKNET_CHECK_SYNC=1`).
     public var verifySync: Bool
+    /// Keep only this many complete snapshot sets (`--keep-snapshots`; nil keeps all).
+    public var keepSnapshots: Int?
+    /// Seconds a rank may wait in one exchange before the job ends naming the stalled rank
+    /// (`--stall-timeout`; nil: no watchdog).
+    public var stallTimeout: Double?
+    /// A resume with another number of ranks restarts the data order (`--reshard`).
+    public var reshard = false
 
     public init(sync: SyncMode = .average, tau: Int = 50, alpha: Double? = nil, roundSeconds: Double? = nil,
                 averageHistory: Bool = false, metricsPath: String? = nil,
@@ -100,6 +107,7 @@ public final class DistributedTrainer {
     private var metricsFile: FileHandle?
     private var finished = false
     private var failure: (rank: Int, iter: Int, mode: String)?
+    lazy var stops = StopRequests(communicator: comm)
 
     // The current round.
     private var round = 0
@@ -201,6 +209,7 @@ public final class DistributedTrainer {
     /// Sums test values over ranks; the solver divides the summed outputs by the summed batch
     /// counts, which weights every test sample equally.
     private func reduceTest(_ values: [Double]) -> [Double] {
+        phase("the test at iteration \(solver.iter)")
         testSeconds += now() - mark
         let t0 = now()
         let all = comm.allreduce(values, .sum)
@@ -217,6 +226,7 @@ public final class DistributedTrainer {
         lossCount += 1
         lastRate = s.learningRate
         if options.sync == .gradient {
+            phase("the gradient exchange of iteration \(s.iter)")
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.beforeUpdate(s)
@@ -243,6 +253,7 @@ public final class DistributedTrainer {
             if synchronizer.roundsAreCollective && comm.size > 1 {
                 // Every rank must enter the exchange together: one rank's clock decides for all.
                 // The flag's allreduce also waits for the slowest rank: count it as waiting.
+                phase("the --round-seconds check after iteration \(s.iter)")
                 let t0 = now()
                 end = comm.allreduce(expired ? 1 : 0, .max) == 1
                 syncWaitSeconds += now() - t0
@@ -251,6 +262,7 @@ public final class DistributedTrainer {
             }
         }
         if end {
+            phase("the \(options.sync.rawValue) exchange after iteration \(s.iter)")
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.endRound(s)
@@ -269,6 +281,7 @@ public final class DistributedTrainer {
                 }
             }
         }
+        try actOnSignals(s, last: s.iter >= maxIter)
         mark = now()
     }
 
@@ -393,6 +406,7 @@ public final class DistributedTrainer {
                 try CaffeModel.write(s.net, to: Self.centerPath(forState: base + ".solverstate"))
             }
         }
+        try sealSnapshot(base: base, iteration: s.iter)
     }
 
     /// Runs `body` with `values` in the net's weight arena, then puts the weights back.
@@ -431,8 +445,8 @@ public final class DistributedTrainer {
     }
 
     /// Collective: reports how many ranks found their own state, and shares rank 0's `center`.
-    public func shareRestoredState(snapshot statePath: String, center: [Float]?) -> [Float]? {
-        if comm.size > 1 {
+    public func shareRestoredState(snapshot statePath: String, center: [Float]?, perRank: Bool = true) -> [Float]? {
+        if comm.size > 1 && perRank {
             let found = comm.rank > 0 && FileManager.default.fileExists(atPath: Self.rankStatePath(statePath, rank: comm.rank))
             let own = comm.allreduce(found ? 1 : 0)
             if own < comm.size - 1 {
@@ -453,8 +467,9 @@ public final class DistributedTrainer {
 
     // MARK: Fault injection (tests)
 
-    /// SPARKNET_FAIL_RANK=r SPARKNET_FAIL_ITER=n [SPARKNET_FAIL_MODE=error|exit|kill]: rank r
-    /// fails after update n (throws an error, exits without MPI cleanup, or is killed).
+    /// SPARKNET_FAIL_RANK=r SPARKNET_FAIL_ITER=n [SPARKNET_FAIL_MODE=error|exit|kill|stall|sigstop]:
+    /// rank r fails after update n (throws an error, exits without MPI cleanup, is killed,
+    /// sleeps forever, or stops itself with SIGSTOP).
     static func injectedFailure() -> (rank: Int, iter: Int, mode: String)? {
         let env = ProcessInfo.processInfo.environment
         guard let r = env["SPARKNET_FAIL_RANK"].flatMap(Int.init),
@@ -471,6 +486,11 @@ public final class DistributedTrainer {
         case "kill":
             fflush(nil)
             kill(getpid(), SIGKILL)
+        case "stall":
+            while true { sleep(3600) }
+        case "sigstop":
+            fflush(nil)
+            kill(getpid(), SIGSTOP)
         default:
             throw SparkNetError("injected failure at iteration \(iter) (SPARKNET_FAIL_RANK=\(f.rank))")
         }

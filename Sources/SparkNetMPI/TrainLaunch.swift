@@ -7,7 +7,8 @@ public struct TrainRequest: Sendable {
     public var solverPath: String
     /// Weights to fine-tune from (.caffemodel files).
     public var weights: [String]
-    /// A `.solverstate` to resume from.
+    /// A `.solverstate` to resume from, or "auto": the newest complete snapshot set under the
+    /// solver's snapshot_prefix, if any.
     public var snapshot: String?
     public var options: DistributedOptions
     /// The command-line flags, compared across ranks together with the prototxt files.
@@ -61,6 +62,7 @@ extension DistributedTrainer {
             return try DistributedTrainer(solver: solver, options: request.options, communicator: comm, log: log)
         }
         let solver = trainer.solver
+        if let t = request.options.stallTimeout, comm.size > 1 { comm.watchdog = Watchdog(timeout: t, communicator: comm) }
 
         // 3. Files rank 0 writes.
         try comm.agreeOnRoot {
@@ -69,19 +71,32 @@ extension DistributedTrainer {
         }
 
         // 4. Initial weights or the state to resume from.
+        var snapshot = request.snapshot
+        if snapshot == "auto", let found = try trainer.findAutoSnapshot() {
+            snapshot = found.state
+            if found.ranks != comm.size && !request.options.reshard {
+                throw CollectiveError(message: comm.isRoot ? "--snapshot auto: the newest complete snapshot, \(found.state), was written by \(found.ranks) rank\(found.ranks == 1 ? "" : "s") and this job has \(comm.size): run it on \(found.ranks), or add --reshard to go on with \(comm.size) (weights, solver history and iteration carry over; the data order restarts)" : nil)
+            }
+        } else if snapshot == "auto" {
+            snapshot = nil
+        }
+        if snapshot != nil && !request.weights.isEmpty {
+            rootLog?("--snapshot auto found a snapshot: --weights is not used")
+        }
+        let reshard = snapshot != nil && request.options.reshard
         let center = try comm.agree { () throws -> [Float]? in
-            for path in request.weights {
+            for path in request.weights where snapshot == nil {
                 rootLog?("Finetuning from \(path)")
                 let model = try CaffeModel.read(path)
                 try solver.net.copyTrainedLayers(from: model, source: path)
                 for t in solver.testNets { try t.copyTrainedLayers(from: model, source: path) }
             }
-            guard let snapshot = request.snapshot else { return nil }
-            rootLog?("Resuming from \(snapshot)")
-            return try trainer.restoreLocal(from: snapshot)
+            guard let snapshot else { return nil }
+            rootLog?("Resuming from \(snapshot)\(reshard ? " (--reshard: every rank takes rank 0's state; the data order restarts)" : "")")
+            return reshard ? try trainer.restoreResharded(from: snapshot) : try trainer.restoreLocal(from: snapshot)
         }
-        let sharedCenter = request.snapshot.flatMap { trainer.shareRestoredState(snapshot: $0, center: center) }
-        try trainer.start(resumed: request.snapshot != nil, center: sharedCenter)
+        let sharedCenter = snapshot.flatMap { trainer.shareRestoredState(snapshot: $0, center: center, perRank: !reshard) }
+        try trainer.start(resumed: snapshot != nil && !reshard, center: sharedCenter)
         return trainer
     }
 

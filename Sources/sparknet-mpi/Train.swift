@@ -24,8 +24,17 @@ struct Train: Verb {
     @Option(help: "Weights to fine-tune from (.caffemodel; several separated by commas).")
     var weights: String?
 
-    @Option(help: "A .solverstate to resume from.")
+    @Option(help: "A .solverstate to resume from, or 'auto': the newest complete snapshot under snapshot_prefix (else start fresh).")
     var snapshot: String?
+
+    @Option(name: .customLong("keep-snapshots"), help: "Keep only the N newest complete snapshots (default: all).")
+    var keepSnapshots: Int?
+
+    @Option(name: .customLong("stall-timeout"), help: "End the job when a rank waits this many seconds in one exchange (0: never).")
+    var stallTimeout: Double = 300
+
+    @Flag(help: "Resume a snapshot written by another number of ranks (the data order restarts).")
+    var reshard = false
 
     @Option(help: "How ranks combine: \(SyncMode.allCases.map(\.rawValue).joined(separator: ", ")).")
     var sync: SyncMode = .average
@@ -49,11 +58,13 @@ struct Train: Verb {
     var gpu: String?
 
     func validate() throws {
-        if weights != nil && snapshot != nil {
-            throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both")
+        if weights != nil && snapshot != nil && snapshot != "auto" {
+            throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both (--snapshot auto may go with --weights, used when there is no snapshot)")
         }
         guard tau > 0 else { throw ValidationError("--tau must be positive") }
         if let r = roundSeconds, r <= 0 { throw ValidationError("--round-seconds must be positive") }
+        if let k = keepSnapshots, k < 1 { throw ValidationError("--keep-snapshots must be at least 1") }
+        guard stallTimeout >= 0 else { throw ValidationError("--stall-timeout must be 0 (off) or positive") }
     }
 
     func run() throws {
@@ -63,20 +74,30 @@ struct Train: Verb {
             if line.contains("Test net output #") { lastTest.outputs.append(line.trimmingCharacters(in: .whitespaces)) }
             Log.info(line)
         }
-        let options = DistributedOptions(sync: sync, tau: tau, alpha: alpha, roundSeconds: roundSeconds,
+        var options = DistributedOptions(sync: sync, tau: tau, alpha: alpha, roundSeconds: roundSeconds,
                                          averageHistory: averageHistory, metricsPath: metrics)
+        options.keepSnapshots = keepSnapshots
+        options.stallTimeout = stallTimeout > 0 ? stallTimeout : nil
+        options.reshard = reshard
         let request = TrainRequest(
             solverPath: solver,
             weights: (weights ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
             snapshot: snapshot, options: options,
             flags: ["weights=\(weights ?? "")", "snapshot=\(snapshot ?? "")", "sync=\(sync.rawValue)", "tau=\(tau)",
                     "alpha=\(alpha.map { "\($0)" } ?? "")", "round-seconds=\(roundSeconds.map { "\($0)" } ?? "")",
-                    "average-history=\(averageHistory)", "metrics=\(metrics ?? "")"])
+                    "average-history=\(averageHistory)", "metrics=\(metrics ?? "")",
+                    "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)"])
+        StopSignals.install()
         // Start-up checks, the solver, initial weights or resume, on every rank together.
         let trainer = try DistributedTrainer.launch(request, log: Log.enabled ? log : nil)
         let s = trainer.solver
 
-        try s.solve()
+        do {
+            try s.solve()
+        } catch let stop as TrainingStopped {
+            Log.info("\(stop)")
+            throw ExitCode(StopSignals.stoppedStatus)
+        }
 
         // The final test, unless solve() has just run it (the same decision on every rank, as
         // a test is collective under mpirun).

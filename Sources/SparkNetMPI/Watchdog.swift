@@ -1,0 +1,162 @@
+import CMPI
+import Foundation
+import SparkNet
+
+/// Ends the job when a rank stops making progress (`train --stall-timeout`).
+///
+/// Under a watchdog every collective of the communicator is MPI's non-blocking form, polled by
+/// `wait` (MPI_Test) against a deadline. A rank whose wait passes the timeout holds a census on
+/// a private duplicate communicator: it asks every other rank (point-to-point) what it is
+/// doing; a rank waiting in a collective answers from its polling loop, a stalled one
+/// (SIGSTOP, stuck in computation or I/O) cannot. After a short grace the lowest rank that
+/// answered (or the asker) prints one line naming the silent ranks and the operation the
+/// others wait in, and ends the job with MPI_Abort. No thread and no extra traffic while
+/// training runs normally: one pre-posted receive, tested while waiting.
+public final class Watchdog {
+    /// Seconds a rank may wait in one collective.
+    public let timeout: Double
+    /// What the trainer is doing (for example "the weight exchange after iteration 40"); the
+    /// stall report names it with the MPI operation.
+    public var phase = "training"
+
+    private let census: MPI_Comm?
+    private let rank: Int
+    private let size: Int
+    private let ask = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+    private var askRequest: MPI_Request? = nil
+    private static let askTag: Int32 = 1, replyTag: Int32 = 2
+    private static let replyBytes = 256
+
+    /// Collective over `communicator` (it duplicates it for the census).
+    public init(timeout: Double, communicator: Communicator) {
+        self.timeout = timeout
+        rank = communicator.rank
+        size = communicator.size
+        var dup: MPI_Comm? = nil
+        if size > 1 { MPI_Comm_dup(communicator.comm, &dup) }
+        census = dup
+        postAsk()
+    }
+
+    deinit {
+        if askRequest != nil {
+            MPI_Cancel(&askRequest)
+            MPI_Wait(&askRequest, cmpi_status_ignore())
+        }
+        ask.deallocate()
+    }
+
+    private func postAsk() {
+        guard size > 1 else { return }
+        MPI_Irecv(ask, 1, cmpi_int64(), cmpi_any_source(), Self.askTag, census, &askRequest)
+    }
+
+    private func now() -> Double { ProcessInfo.processInfo.systemUptime }
+
+    /// Completes `request`, answering census asks while it waits; past the timeout, holds the
+    /// census and ends the job.
+    func wait(_ request: inout MPI_Request?, _ operation: () -> String) {
+        let start = now()
+        var done: Int32 = 0
+        var polls = 0
+        while true {
+            MPI_Test(&request, &done, cmpi_status_ignore())
+            if done != 0 { return }
+            polls += 1
+            if polls % 64 == 0 {
+                let waiting = "\(phase) (\(operation()))"
+                answerAsks(waiting)
+                let waited = now() - start
+                if waited > timeout { stalled(waiting, waited: waited) }
+                // Past a short spin, leave the cores to the ranks still computing.
+                if waited > 0.05 { usleep(200) }
+            }
+            sched_yield()
+        }
+    }
+
+    /// Answers every pending census ask with what this rank waits in.
+    private func answerAsks(_ waiting: String) {
+        guard size > 1 else { return }
+        var done: Int32 = 0
+        var status = MPI_Status()
+        while true {
+            MPI_Test(&askRequest, &done, &status)
+            guard done != 0 else { return }
+            let reply = Self.encode("\(rank)\t" + waiting)
+            var r: MPI_Request? = nil
+            // The buffer is leaked: the job is about to end.
+            MPI_Isend(reply, Int32(Self.replyBytes), cmpi_byte(), status.MPI_SOURCE, Self.replyTag, census, &r)
+            MPI_Request_free(&r)
+            postAsk()
+        }
+    }
+
+    private static func encode(_ text: String) -> UnsafeMutablePointer<UInt8> {
+        let p = UnsafeMutablePointer<UInt8>.allocate(capacity: replyBytes)
+        p.initialize(repeating: 0, count: replyBytes)
+        for (i, b) in text.utf8.prefix(replyBytes - 1).enumerated() { p[i] = b }
+        return p
+    }
+
+    /// The census, then the report and MPI_Abort by the lowest live rank.
+    private func stalled(_ waiting: String, waited: Double) -> Never {
+        let grace = min(max(timeout / 2, 1), 5)
+        var replies: [Int: String] = [:]
+        var receives: [Int: (MPI_Request?, UnsafeMutablePointer<UInt8>)] = [:]
+        for peer in 0..<size where peer != rank {
+            let buf = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.replyBytes)
+            var recv: MPI_Request? = nil
+            MPI_Irecv(buf, Int32(Self.replyBytes), cmpi_byte(), Int32(peer), Self.replyTag, census, &recv)
+            receives[peer] = (recv, buf)
+            let question = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
+            question.pointee = Int64(rank)
+            var send: MPI_Request? = nil
+            MPI_Isend(question, 1, cmpi_int64(), Int32(peer), Self.askTag, census, &send)
+            MPI_Request_free(&send)
+        }
+        let asked = now()
+        while now() - asked < grace && replies.count < size - 1 {
+            for (peer, var entry) in receives where replies[peer] == nil {
+                var done: Int32 = 0
+                MPI_Test(&entry.0, &done, cmpi_status_ignore())
+                receives[peer] = entry
+                if done != 0 {
+                    let text = String(decoding: UnsafeBufferPointer(start: entry.1, count: Self.replyBytes).prefix { $0 != 0 }, as: UTF8.self)
+                    replies[peer] = String(text.drop { $0 != "\t" }.dropFirst())
+                }
+            }
+            answerAsks(waiting)
+            usleep(1000)
+        }
+        // The lowest rank that is alive reports; the others keep answering, in case it cannot.
+        let reporter = ([rank] + replies.keys).min()!
+        if reporter != rank {
+            let until = now() + 2 * grace
+            while now() < until {
+                answerAsks(waiting)
+                usleep(1000)
+            }
+        }
+        let silent = (0..<size).filter { $0 != rank && replies[$0] == nil }
+        let live = ([rank] + replies.keys).sorted()
+        func list(_ ranks: [Int]) -> String {
+            (ranks.count == 1 ? "rank " : "ranks ") + ranks.map(String.init).joined(separator: ", ")
+        }
+        let seconds = String(format: "%.1f", waited)
+        var message: String
+        if silent.isEmpty {
+            message = "rank \(rank) waited \(seconds) s (--stall-timeout \(fmtSeconds(timeout))) in \(waiting), but every rank answered: the ranks are in different operations"
+        } else {
+            message = "\(list(silent)) made no progress for \(seconds) s (--stall-timeout \(fmtSeconds(timeout))): \(list(live)) waited in \(waiting)"
+        }
+        let elsewhere = replies.filter { $0.value != waiting }.sorted { $0.key < $1.key }
+        for (peer, what) in elsewhere { message += "; rank \(peer) waited in \(what)" }
+        FileHandle.standardError.write(Data("sparknet-mpi: error: \(message); ending the job\n".utf8))
+        MPIEnvironment.abort(code: 1)
+    }
+
+    private func fmtSeconds(_ s: Double) -> String {
+        s == s.rounded() ? String(Int(s)) : String(s)
+    }
+}
