@@ -75,7 +75,15 @@ final class HDF5File {
         var dims = [hsize_t](repeating: 0, count: max(nd, 1))
         H5Sget_simple_extent_dims(space, &dims, nil)
         let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
-        _ = try floatCount(shape, of: name)
+        let n = try floatCount(shape, of: name)
+        // A shape the file cannot hold: more values than its stored bytes could expand to
+        // (deflate's ratio is at most 1032:1), so a corrupt header cannot make a small file
+        // ask for gigabytes of never-written fill values.
+        let (logical, overflow) = n.multipliedReportingOverflow(by: H5Tget_size(type))
+        let stored = H5Dget_storage_size(ds)
+        guard !overflow, logical <= max(1 << 20, Int(clamping: stored) &* 1100) else {
+            throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' declares shape \(shape) but stores only \(stored) bytes; the file is truncated, corrupt or was never written")
+        }
         return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
     }
 

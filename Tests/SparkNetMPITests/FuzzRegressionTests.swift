@@ -43,6 +43,8 @@ import Testing
             (.solverstate, "negative_current_step", "must not be negative"),
             (.hdf5, "dims_1e9_by_1e9", "more than this machine's"),
             (.hdf5, "dims_2e18", "more than this machine's"),
+            (.hdf5, "never_written_8gb", "stores only 0 bytes"),
+            (.hdf5, "oom-f9c203a956fa3066c5b337ce90cf4e609b96083d", "stores only 384 bytes"),
         ]
         for (target, name, expected) in cases {
             let error = try target.run(file: "\(Self.root)/crashers/\(target.rawValue)/\(name)")

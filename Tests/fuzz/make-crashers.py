@@ -60,3 +60,7 @@ with h5py.File(f"{c}/hdf5/rows_1e12", "w") as f:
 with h5py.File(f"{c}/hdf5/dims_2e18", "w") as f:
     f.create_dataset("data", shape=(2 * 10**18, 4), dtype="f4", chunks=(1, 4))
     f.create_dataset("label", shape=(2 * 10**18,), dtype="f4", chunks=(1,))
+# Under the machine's memory, but never written: 8 GB of fill values from a 1.6 KB file.
+with h5py.File(f"{c}/hdf5/never_written_8gb", "w") as f:
+    f.create_dataset("data", shape=(2000, 1000, 1000), dtype="f4", chunks=(1, 100, 100))
+    f.create_dataset("label", shape=(2000,), dtype="f4")
