@@ -68,6 +68,9 @@ final class HDF5File {
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds neither floats nor integers")
         }
+        guard Self.isPlainNumber(type, float: cls == H5T_FLOAT) else {
+            throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds \(H5Tget_size(type))-byte \(cls == H5T_FLOAT ? "floats" : "integers") of an unusual layout (corrupt?); expected IEEE float32/float64 or 1, 2, 4 or 8-byte integers")
+        }
         let space = H5Dget_space(ds)
         defer { H5Sclose(space) }
         let nd = Int(H5Sget_simple_extent_ndims(space))
@@ -85,6 +88,22 @@ final class HDF5File {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' declares shape \(shape) but stores only \(stored) bytes; the file is truncated, corrupt or was never written")
         }
         return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
+    }
+
+    /// Whether `type` is an IEEE float32/float64 or a whole-byte integer. HDF5's conversion
+    /// trusts the type's bit fields, and a corrupt type message (a 3-byte float with 32 bits of
+    /// fields) makes H5Dread write past its buffers, so anything else is refused first.
+    static func isPlainNumber(_ type: hid_t, float: Bool) -> Bool {
+        let size = H5Tget_size(type)
+        let order = H5Tget_order(type)
+        guard H5Tget_precision(type) == 8 * size, H5Tget_offset(type) == 0,
+              order == H5T_ORDER_LE || order == H5T_ORDER_BE else { return false }
+        guard float else { return [1, 2, 4, 8].contains(size) }
+        var sign = 0, ePos = 0, eSize = 0, mPos = 0, mSize = 0
+        guard H5Tget_fields(type, &sign, &ePos, &eSize, &mPos, &mSize) >= 0 else { return false }
+        let fields = [sign, ePos, eSize, mPos, mSize], bias = H5Tget_ebias(type)
+        return (size == 4 && fields == [31, 23, 8, 0, 23] && bias == 127) ||
+               (size == 8 && fields == [63, 52, 11, 0, 52] && bias == 1023)
     }
 
     /// The number of values of `dims`, refused with a message naming dataset `name` when it
