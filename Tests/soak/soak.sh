@@ -15,6 +15,7 @@ DATA=${SOAK_DATA:-$REPO/data/fashion-mnist}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
 [ -f "$DATA/train.txt" ] || { echo "soak: $DATA/train.txt missing (make data)"; echo "soak: 0 passed, 1 failed"; exit 1; }
 
+cd "$REPO"   # the list files name the .h5 files relative to the repository
 rm -rf "$DIR"; mkdir -p "$DIR/snap"
 sed -e "s#^net: .*#net: \"$DIR/net.prototxt\"#" -e "s#^max_iter: .*#max_iter: $ITERS#" \
     -e "s#^snapshot: .*#snapshot: $SNAP#" -e "s#^snapshot_prefix: .*#snapshot_prefix: \"$DIR/snap/lenet\"#" \
