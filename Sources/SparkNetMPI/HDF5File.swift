@@ -79,12 +79,15 @@ final class HDF5File {
         H5Sget_simple_extent_dims(space, &dims, nil)
         let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
         let n = try floatCount(shape, of: name)
-        // A shape the file cannot hold: more values than its stored bytes could expand to
-        // (deflate's ratio is at most 1032:1), so a corrupt header cannot make a small file
-        // ask for gigabytes of never-written fill values.
+        // A shape the file cannot hold: unchunked data must be stored whole (HDF5 1.10 reads a
+        // too-short contiguous block past its buffer), and chunks cannot expand beyond deflate's
+        // 1032:1, so a corrupt header cannot make a small file ask for gigabytes of fill values.
         let (logical, overflow) = n.multipliedReportingOverflow(by: H5Tget_size(type))
-        let stored = H5Dget_storage_size(ds)
-        guard !overflow, logical <= max(1 << 20, Int(clamping: stored) &* 1100) else {
+        let stored = Int(clamping: H5Dget_storage_size(ds))
+        let dcpl = H5Dget_create_plist(ds)
+        defer { H5Pclose(dcpl) }
+        let chunked = H5Pget_layout(dcpl) == H5D_CHUNKED
+        guard !overflow, chunked ? logical <= max(1 << 20, stored &* 1100) : logical == stored else {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' declares shape \(shape) but stores only \(stored) bytes; the file is truncated, corrupt or was never written")
         }
         return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
