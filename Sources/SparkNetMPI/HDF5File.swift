@@ -76,7 +76,8 @@ final class HDF5File {
         let nd = Int(H5Sget_simple_extent_ndims(space))
         guard nd >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the shape of dataset '\(name)'") }
         var dims = [hsize_t](repeating: 0, count: max(nd, 1))
-        H5Sget_simple_extent_dims(space, &dims, nil)
+        var maxDims = dims
+        H5Sget_simple_extent_dims(space, &dims, &maxDims)
         let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
         let n = try floatCount(shape, of: name)
         // A shape the file cannot hold: unchunked data must be stored whole (HDF5 1.10 reads a
@@ -89,6 +90,17 @@ final class HDF5File {
         let chunked = H5Pget_layout(dcpl) == H5D_CHUNKED
         guard !overflow, chunked ? logical <= max(1 << 20, stored &* 1100) : logical == stored else {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' declares shape \(shape) but stores only \(stored) bytes; the file is truncated, corrupt or was never written")
+        }
+        // Chunks no larger than the dataset may grow to (HDF5 1.10 copies an oversized chunk
+        // past its buffers), nor than 64 MiB beyond the data.
+        if chunked {
+            var chunk = [hsize_t](repeating: 0, count: max(nd, 1))
+            let rank = Int(H5Pget_chunk(dcpl, Int32(chunk.count), &chunk))
+            let bytes = chunk.prefix(max(rank, 0)).reduce(Double(H5Tget_size(type))) { $0 * Double($1) }
+            guard rank == nd, zip(chunk, maxDims).prefix(nd).allSatisfy({ $0 >= 1 && $0 <= $1 }),
+                  bytes <= Double(max(logical, 64 << 20)) else {
+                throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' of shape \(shape) has chunks of \(chunk.prefix(max(rank, 0)).map { Int(clamping: $0) }), larger than the dataset; the file is corrupt")
+            }
         }
         return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
     }

@@ -86,6 +86,9 @@ with h5py.File(f"{c}/hdf5/plain.h5", "w") as f:
 with h5py.File(f"{c}/hdf5/int_labels_chunked.h5", "w") as f:
     f.create_dataset("data", data=data, chunks=(2, 1, 4, 4), compression="gzip")
     f["label"] = label.astype(np.int32)
+with h5py.File(f"{c}/hdf5/resizable_big_chunks.h5", "w") as f:
+    f.create_dataset("data", data=data, maxshape=(None, 1, 4, 4), chunks=(16, 1, 4, 4))
+    f.create_dataset("label", data=label, maxshape=(None,), chunks=(1024,))
 with h5py.File(f"{c}/hdf5/flat_float64.h5", "w", libver="latest") as f:
     f["data"] = data.reshape(n, 16).astype(np.float64); f["label"] = label
 PYEOF
