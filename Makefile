@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e slurm-test demo data bench clean
+.PHONY: all deps build release test unit-test e2e slurm-test fuzz fuzz-build soak demo data bench clean
 
 all: build
 
@@ -33,6 +33,7 @@ test: deps
 	# Serial: HDF5 is not thread-safe and MPI runs at SERIALIZED level, so suites must not overlap.
 	$(SWIFT) test --no-parallel
 	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 	$(MAKE) --no-print-directory slurm-test
 
 # SPARKNET_BIN picks the binary (default: the debug build that `swift build --build-tests` made).
@@ -43,6 +44,20 @@ e2e:
 slurm-test:
 	Tests/slurm/install.sh
 	SPARKNET_BIN=$${SPARKNET_BIN:-$(abspath $(DEBUG_BIN))} Tests/slurm/test.sh
+
+# libFuzzer over the prototxt, .caffemodel, .solverstate and HDF5 readers (Tests/fuzz), each for
+# FUZZ_SECONDS; its own build directory, instrumented (--sanitize=fuzzer), with libFuzzer's main.
+FUZZ_SECONDS ?= 60
+fuzz-build: deps
+	$(SWIFT) build --scratch-path .build/fuzz --product sparknet-fuzz --sanitize=fuzzer -Xswiftc -DFUZZING
+
+fuzz: fuzz-build
+	FUZZ_BIN=$(abspath .build/fuzz/debug/sparknet-fuzz) Tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# 20,000 LeNet iterations on 2 ranks, snapshots every 1,000, --keep-snapshots 3: per-rank peak
+# RSS and the snapshot directory sampled every second must stay flat (docs/reliability.md).
+soak: deps release data
+	SPARKNET_BIN=$(abspath $(RELEASE_BIN)) Tests/soak/soak.sh
 
 # Fashion-MNIST in Caffe's HDF5Data layout, plus the list files the LeNet prototxt names.
 data: $(DATA)/train.txt $(DATA)/test.txt

@@ -43,6 +43,16 @@ let package = Package(
             name: "sparknet-bench",
             dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto", "CMPI", "CBLAS"],
             path: "bench/probe"),
+        // Fuzz targets (Tests/fuzz): the readers as functions of a file's bytes, and the
+        // driver `make fuzz` builds with --sanitize=fuzzer -DFUZZING (libFuzzer's main).
+        .target(
+            name: "SparkNetFuzz",
+            dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto"],
+            path: "Tests/fuzz/Targets"),
+        .executableTarget(
+            name: "sparknet-fuzz",
+            dependencies: ["SparkNetFuzz"],
+            path: "Tests/fuzz/Driver"),
         .target(
             name: "SparkNetTestSupport",
             dependencies: ["SparkNet", "CaffeProto",
@@ -53,6 +63,6 @@ let package = Package(
             dependencies: ["SparkNet", "SparkNetTestSupport", "CaffeProto"]),
         .testTarget(
             name: "SparkNetMPITests",
-            dependencies: ["SparkNet", "SparkNetMPI", "SparkNetTestSupport", "CaffeProto", "CMPI"]),
+            dependencies: ["SparkNet", "SparkNetMPI", "SparkNetTestSupport", "SparkNetFuzz", "CaffeProto", "CMPI"]),
     ]
 )

@@ -88,13 +88,15 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         }
         let sampleShapes = shapes ?? []
         self.sampleShapes = sampleShapes
-        sampleSizes = sampleShapes.map { $0.reduce(1, *) }
+        sampleSizes = sampleShapes.map { $0.reduce(1, *) }  // each checked by datasetInfo
         totalSampleCount = fileRows.reduce(0, +)
 
         // Every rank must own at least one row; all ranks reach the same verdict from the same N's.
         let rowsOf = { (r: Int) in fileRows.reduce(0) { $0 + MPIEnvironment.shardRange(n: $1, rank: r, size: size).count } }
         let emptyRanks = (0..<size).filter { rowsOf($0) == 0 }
         sampleCount = rowsOf(rank)
+        // Every dataset fits in memory (datasetInfo), but all of them together may not.
+        _ = try opened[0].floatCount([sampleCount, sampleSizes.reduce(0, +)], of: tops.joined(separator: "' + '"))
 
         // Pass 2: collective reads of this rank's rows, straight into storage.
         storage = sampleSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, rowsOf(rank) * $0)) }

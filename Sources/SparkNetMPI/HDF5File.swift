@@ -68,13 +68,73 @@ final class HDF5File {
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds neither floats nor integers")
         }
+        guard Self.isPlainNumber(type, float: cls == H5T_FLOAT) else {
+            throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds \(H5Tget_size(type))-byte \(cls == H5T_FLOAT ? "floats" : "integers") of an unusual layout (corrupt?); expected IEEE float32/float64 or 1, 2, 4 or 8-byte integers")
+        }
         let space = H5Dget_space(ds)
         defer { H5Sclose(space) }
         let nd = Int(H5Sget_simple_extent_ndims(space))
         guard nd >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the shape of dataset '\(name)'") }
         var dims = [hsize_t](repeating: 0, count: max(nd, 1))
-        H5Sget_simple_extent_dims(space, &dims, nil)
-        return DatasetInfo(dims: dims.prefix(nd).map { Int($0) }, isInteger: cls == H5T_INTEGER)
+        var maxDims = dims
+        H5Sget_simple_extent_dims(space, &dims, &maxDims)
+        let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
+        let n = try floatCount(shape, of: name)
+        // A shape the file cannot hold: unchunked data must be stored whole (HDF5 1.10 reads a
+        // too-short contiguous block past its buffer), and chunks cannot expand beyond deflate's
+        // 1032:1, so a corrupt header cannot make a small file ask for gigabytes of fill values.
+        let (logical, overflow) = n.multipliedReportingOverflow(by: H5Tget_size(type))
+        let stored = Int(clamping: H5Dget_storage_size(ds))
+        let dcpl = H5Dget_create_plist(ds)
+        defer { H5Pclose(dcpl) }
+        let chunked = H5Pget_layout(dcpl) == H5D_CHUNKED
+        guard !overflow, chunked ? logical <= max(1 << 20, stored &* 1100) : logical == stored else {
+            throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' declares shape \(shape) but stores only \(stored) bytes; the file is truncated, corrupt or was never written")
+        }
+        // Chunks no larger than the dataset may grow to (HDF5 1.10 copies an oversized chunk
+        // past its buffers), nor than 64 MiB beyond the data.
+        if chunked {
+            var chunk = [hsize_t](repeating: 0, count: max(nd, 1))
+            let rank = Int(H5Pget_chunk(dcpl, Int32(chunk.count), &chunk))
+            let bytes = chunk.prefix(max(rank, 0)).reduce(Double(H5Tget_size(type))) { $0 * Double($1) }
+            guard rank == nd, zip(chunk, maxDims).prefix(nd).allSatisfy({ $0 >= 1 && $0 <= $1 }),
+                  bytes <= Double(max(logical, 64 << 20)) else {
+                throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' of shape \(shape) has chunks of \(chunk.prefix(max(rank, 0)).map { Int(clamping: $0) }), larger than the dataset; the file is corrupt")
+            }
+        }
+        return DatasetInfo(dims: shape, isInteger: cls == H5T_INTEGER)
+    }
+
+    /// Whether `type` is an IEEE float32/float64 or a whole-byte integer. HDF5's conversion
+    /// trusts the type's bit fields, and a corrupt type message (a 3-byte float with 32 bits of
+    /// fields) makes H5Dread write past its buffers, so anything else is refused first.
+    static func isPlainNumber(_ type: hid_t, float: Bool) -> Bool {
+        let size = H5Tget_size(type)
+        let order = H5Tget_order(type)
+        guard H5Tget_precision(type) == 8 * size, H5Tget_offset(type) == 0,
+              order == H5T_ORDER_LE || order == H5T_ORDER_BE else { return false }
+        guard float else { return [1, 2, 4, 8].contains(size) }
+        var sign = 0, ePos = 0, eSize = 0, mPos = 0, mSize = 0
+        guard H5Tget_fields(type, &sign, &ePos, &eSize, &mPos, &mSize) >= 0 else { return false }
+        let fields = [sign, ePos, eSize, mPos, mSize], bias = H5Tget_ebias(type)
+        return (size == 4 && fields == [31, 23, 8, 0, 23] && bias == 127) ||
+               (size == 8 && fields == [63, 52, 11, 0, 52] && bias == 1023)
+    }
+
+    /// The number of values of `dims`, refused with a message naming dataset `name` when it
+    /// overflows or, as floats, would not fit in this machine's memory (a corrupt or absurd
+    /// shape must not reach an allocation).
+    func floatCount(_ dims: [Int], of name: String) throws -> Int {
+        var n = 1
+        for d in dims {
+            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            n = product
+        }
+        let memory = ProcessInfo.processInfo.physicalMemory
+        try require(UInt64(n) <= memory / 4,
+                    "HDF5 file '\(path)': dataset '\(name)' of shape \(dims) needs \(n / (1 << 30) * 4) GiB as floats, more than this machine's \(memory >> 30) GiB of memory")
+        return n
     }
 
     /// Collectively reads rows `rows` (along axis 0) of dataset `name`, as float, into `out`,
@@ -117,7 +177,7 @@ final class HDF5File {
     /// Reads a whole dataset as float with the current (serial) access.
     func readAll(_ name: String) throws -> (dims: [Int], values: [Float]) {
         let info = try datasetInfo(name)
-        let n = info.dims.reduce(1, *)
+        let n = try floatCount(info.dims, of: name)
         let ds = H5Dopen2(id, name, ch5_p_default())
         defer { H5Dclose(ds) }
         var status: herr_t = 0

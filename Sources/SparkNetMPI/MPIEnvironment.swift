@@ -51,6 +51,13 @@ public enum MPIEnvironment {
     /// Whether this is rank 0, the rank that logs and writes files.
     public static var isRoot: Bool { state.rank == 0 }
 
+    /// This process's rank as its launcher (mpirun, srun) put it in the environment, readable
+    /// before MPI starts; nil when no launcher started it.
+    public static var launcherRank: Int? {
+        let env = ProcessInfo.processInfo.environment
+        return ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].lazy.compactMap { env[$0].flatMap { Int($0) } }.first
+    }
+
     /// Blocks until every rank reaches it.
     public static func barrier() {
         initialize()

@@ -85,7 +85,7 @@ struct Inspect: Verb {
     /// "20 1 5 5 (500)  L2 = 3.21", after checking the value count matches the shape.
     private func describe(_ b: Caffe_BlobProto, what: String) throws -> (text: String, count: Int) {
         let shape = BlobCodec.shape(of: b)
-        let n = shape.reduce(1, *)
+        let n = try BlobCodec.count(of: b, what: "\(file): \(what)")
         let values = b.doubleData.isEmpty ? b.data.map(Double.init) : b.doubleData
         guard values.count == n else {
             throw SparkNetError("\(file): \(what) has \(values.count) values for shape \(shape) (\(n)); the file is corrupt")

@@ -50,4 +50,29 @@ enum ErrorReport {
         if MPIEnvironment.size > 1 { MPIEnvironment.abort(code: 1) }
         exit(1)
     }
+
+    /// A command-line error, found before MPI starts: `message` is ArgumentParser's text and
+    /// `code` its exit code (64 for usage errors, 0 for help). Under a launcher every rank
+    /// parses the same arguments, so the ranks agree as at a start-up checkpoint: one of them
+    /// prints, every rank exits with `code` (a rank whose arguments were fine exits 1). Help is
+    /// printed by the launcher's rank 0 alone.
+    static func usage(message: String, code: Int32) -> Never {
+        let stream = code == 0 ? FileHandle.standardOutput : FileHandle.standardError
+        guard let rank = MPIEnvironment.launcherRank, code != 0 else {
+            if !message.isEmpty && (MPIEnvironment.launcherRank ?? 0) == 0 { stream.write(Data((message + "\n").utf8)) }
+            exit(code)
+        }
+        MPIEnvironment.initialize()
+        do {
+            try Communicator.world.agree { throw SparkNetError(message) }
+        } catch let e as CollectiveError {
+            if let m = e.message { stream.write(Data((m + "\n").utf8)) }
+            exit(code)
+        } catch {
+            // The other ranks reached no checkpoint (they run a verb without collectives).
+            stream.write(Data(("rank \(rank): " + message + "\n").utf8))
+            MPIEnvironment.abort(code: code)
+        }
+        exit(code)
+    }
 }

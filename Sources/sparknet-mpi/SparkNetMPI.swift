@@ -27,13 +27,15 @@ struct SparkNetCLI: ParsableCommand {
         do {
             command = try parseAsRoot()
         } catch {
-            exit(withError: error)
+            ErrorReport.usage(message: fullMessage(for: error), code: exitCode(for: error).rawValue)
         }
         // `--help`, `help VERB` and a bare `sparknet-mpi` parse to ArgumentParser's own commands,
         // whose run() reports the help request as an error only ArgumentParser can print (the
         // usage text, exit 0).
         guard command is Verb else {
-            do { try command.run() } catch { exit(withError: error) }
+            do { try command.run() } catch {
+                ErrorReport.usage(message: fullMessage(for: error), code: exitCode(for: error).rawValue)
+            }
             exit()
         }
         MPIEnvironment.initialize()

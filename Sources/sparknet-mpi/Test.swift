@@ -35,22 +35,41 @@ struct Test: Verb {
     func run() throws {
         let seed: UInt64 = 1701
         let comm = Communicator.world
-        let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
-        let net = try Net(prototxt: model, phase: .test, context: context)
-        for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
-            try net.copyTrainedLayers(fromFile: path)
+        // Bad input fails on every rank alike: agreed, it is printed once.
+        let net = try comm.agree { () throws -> Net in
+            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+            let net = try Net(prototxt: model, phase: .test, context: context)
+            for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
+                try net.copyTrainedLayers(fromFile: path)
+            }
+            return net
         }
         // Each rank scores its own shard: ⌈N/K⌉ of the N batches, so the K ranks together see
         // the test set once, and the sums are combined below (sample-weighted, as 1 rank).
         let local = (iterations + comm.size - 1) / comm.size
         Log.info("Running for \(iterations) iterations" +
                  (comm.size > 1 ? " (\(local) per rank on \(comm.size) ranks)." : "."))
+        // No collectives while scoring, so a bad batch (a label out of range) is agreed too.
+        let (scores, names, loss) = try comm.agree { try score(net, batches: local) }
+        let total = comm.allreduce(scores + [loss, Double(local)], .sum)
+        let batches = total[total.count - 1]
+        Log.info("Loss: \(fmt(Float(total[total.count - 2] / batches)))")
+        for (i, score) in total.dropLast(2).enumerated() {
+            let mean = Float(score / batches)
+            let w = names[i].weight
+            let lossMsg = w != 0 ? " (* \(fmt(w)) = \(fmt(w * mean)) loss)" : ""
+            Log.info("\(names[i].name) = \(fmt(mean))\(lossMsg)")
+        }
+    }
+
+    /// Runs `batches` forward passes, logging each batch's outputs; returns the sum of every
+    /// output value over the batches, the outputs' names and loss weights, and the summed loss.
+    private func score(_ net: Net, batches: Int) throws -> ([Double], [(name: String, weight: Float)], Double) {
         var scores: [Double] = []
         var names: [(name: String, weight: Float)] = []
         var loss = 0.0
-        for i in 0..<local {
-            let batchLoss = try net.forward()
-            loss += Double(batchLoss)
+        for i in 0..<batches {
+            loss += Double(try net.forward())
             var idx = 0
             for b in net.outputBlobIndices {
                 let blob = net.blobs[b]
@@ -67,15 +86,7 @@ struct Test: Verb {
                 }
             }
         }
-        let total = comm.allreduce(scores + [loss, Double(local)], .sum)
-        let batches = total[total.count - 1]
-        Log.info("Loss: \(fmt(Float(total[total.count - 2] / batches)))")
-        for (i, score) in total.dropLast(2).enumerated() {
-            let mean = Float(score / batches)
-            let w = names[i].weight
-            let lossMsg = w != 0 ? " (* \(fmt(w)) = \(fmt(w * mean)) loss)" : ""
-            Log.info("\(names[i].name) = \(fmt(mean))\(lossMsg)")
-        }
+        return (scores, names, loss)
     }
 
     /// As C++ `ostream << float` prints it (%g).

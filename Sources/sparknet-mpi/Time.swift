@@ -36,10 +36,14 @@ struct Time: Verb {
     }
 
     func run() throws {
-        let param = try Prototxt.readNet(model)
         let seed: UInt64 = 1701
-        let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
-        let net = try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
+        // Bad input fails on every rank alike: agreed, it is printed once.
+        let comm = Communicator.world
+        let net = try comm.agree { () throws -> Net in
+            let param = try Prototxt.readNet(model)
+            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+            return try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
+        }
         let n = net.layers.count
         net.fillInputsWithNoise(seed: seed)
         // Caffe's `caffe time` calls Backward on every layer with bottom_need_backward.
@@ -49,7 +53,7 @@ struct Time: Verb {
         }
 
         Log.info("Performing Forward")
-        let initialLoss = try net.forward()
+        let initialLoss = try comm.agree { try net.forward() }
         Log.info("Initial loss: \(initialLoss)")
         Log.info("Performing Backward")
         for (b, w) in net.blobLossWeights.enumerated() where w != 0 {

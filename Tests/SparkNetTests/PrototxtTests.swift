@@ -116,4 +116,37 @@ import CaffeProto
             _ = try Prototxt.parse("name: \"x\" java_data_param { }", as: Caffe_NetParameter.self, path: "n")
         }
     }
+
+    /// Caffe: `Non-repeated field "X" is specified multiple times.` swift-protobuf alone keeps
+    /// the last value.
+    @Test func singularFieldGivenTwiceIsRefused() throws {
+        let net = try error(Self.lenet.replacingOccurrences(of: "    kernel_size: 5", with: "    kernel_size: 5\n    num_output: 30"))
+        #expect(net.hasPrefix("lenet.prototxt:16:5: non-repeated field 'num_output' of ConvolutionParameter is specified multiple times (first at line 14, column 5)"), "\(net)")
+        let name = try error("name: \"a\"\nlayer { name: \"x\" type: \"Input\" }\nname: \"b\"\n")
+        #expect(name.hasPrefix("lenet.prototxt:3:1: non-repeated field 'name' of NetParameter"), "\(name)")
+        // A singular message given twice, in a layer.
+        let message = try error("layer { name: \"x\" type: \"Input\" input_param { } input_param { } }\n")
+        #expect(message.hasPrefix("lenet.prototxt:1:49: non-repeated field 'input_param' of LayerParameter"), "\(message)")
+        let read: (String) throws -> Void = { _ = try Prototxt.readSolver($0) }
+        let solver = try error("base_lr: 0.1\nmax_iter: 10\nbase_lr: 0.2\n", name: "solver.prototxt", read: read)
+        #expect(solver.hasPrefix("solver.prototxt:3:1: non-repeated field 'base_lr' of SolverParameter is specified multiple times (first at line 1, column 1)"), "\(solver)")
+        // Inside a net given in the solver.
+        let nested = try error("net_param { layer { name: \"x\" name: \"y\" } }\n", name: "solver.prototxt", read: read)
+        #expect(nested.hasPrefix("solver.prototxt:1:31: non-repeated field 'name' of LayerParameter"), "\(nested)")
+    }
+
+    /// Repeated fields (layers, bottoms, dims, stepvalues, packed blob data) may repeat, in any
+    /// scope, and the same singular name in sibling scopes is no duplicate.
+    @Test func repeatedFieldsAndSiblingScopesStayValid() throws {
+        let net = try Prototxt.parse(Self.lenet + """
+            layer { name: "c" type: "Concat" bottom: "data" bottom: "conv1" top: "c" top: "d"
+              param { lr_mult: 1 } param { lr_mult: 2 } include { phase: TRAIN } include { phase: TEST }
+              blobs { shape { dim: 2 dim: 1 } data: 1 data: 2 } blobs { data: [3, 4] }
+              exclude: { stage: "a" stage: "b" } }
+            """, as: Caffe_NetParameter.self, path: "n")
+        #expect(net.layer.count == 3 && net.layer[2].bottom == ["data", "conv1"] && net.layer[2].blobs[0].data == [1, 2])
+        let solver = try Prototxt.parse("lr_policy: \"multistep\" stepvalue: 10 stepvalue: 20 test_iter: 1 test_iter: 2 test_net: \"a\" test_net: \"b\"",
+                                        as: Caffe_SolverParameter.self, path: "s")
+        #expect(solver.stepvalue == [10, 20] && solver.testIter == [1, 2])
+    }
 }

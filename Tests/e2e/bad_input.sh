@@ -22,6 +22,12 @@ sed 's/num_output: 4/num_output: four/' net.prototxt >syntax.prototxt
 expect_error syntax_error "syntax.prototxt:7:|four" time --model syntax.prototxt
 printf 'name: "x"\nlayer { name: "a" type: "Input" top: "a"\n' >unclosed.prototxt
 expect_error unclosed_brace "unclosed.prototxt|line 2" time --model unclosed.prototxt
+sed 's/num_output: 4/num_output: 4 num_output: 6/' net.prototxt >twice.prototxt
+expect_error field_given_twice "twice.prototxt:7:37|non-repeated field 'num_output'|line 7, column 23" time --model twice.prototxt
+printf 'name: "x"\nlayer { name: "d" type: "Input" top: "d" input_param { shape { dim: 100000 dim: 100000 dim: 100000 } } }\n' >huge_input.prototxt
+expect_error huge_input "input_param.shape|INT_MAX" time --model huge_input.prototxt
+printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_iter: 10\nbase_lr: 0.2\n' >twice_solver.prototxt
+expect_error solver_field_given_twice "twice_solver.prototxt:4:1|'base_lr'" train --solver twice_solver.prototxt
 printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_itr: 10\n' >bad_solver.prototxt
 expect_error solver_unknown_field "bad_solver.prototxt|max_itr" train --solver bad_solver.prototxt
 

@@ -10,6 +10,20 @@ public enum BlobCodec {
         return proto.shape.dim.map { Int($0) }
     }
 
+    /// The number of values the shape of `proto` declares; refuses negative axes and products
+    /// that overflow (a corrupt file can declare any shape), naming `what`.
+    public static func count(of proto: Caffe_BlobProto, what: String) throws -> Int {
+        let shape = shape(of: proto)
+        var n = 1
+        for d in shape {
+            try require(d >= 0, "\(what): shape \(shape) has a negative axis; the file is corrupt")
+            let (product, overflow) = n.multipliedReportingOverflow(by: d)
+            try require(!overflow, "\(what): shape \(shape) declares more values than can exist; the file is corrupt")
+            n = product
+        }
+        return n
+    }
+
     /// Caffe's ShapeEquals: legacy 4-D shapes match the trailing axes, right-aligned.
     public static func shapeMatches(_ proto: Caffe_BlobProto, _ blob: Blob) -> Bool {
         if proto.hasNum || proto.hasChannels || proto.hasHeight || proto.hasWidth {

@@ -5,6 +5,8 @@ import SwiftProtobuf
 /// Caffe's binary model files (`.caffemodel`): a NetParameter holding every layer's definition
 /// and its learnable blobs.
 public enum CaffeModel {
+    static let expected = "expected a binary .caffemodel (a Caffe NetParameter protobuf)"
+
     /// Writes `net` as Caffe's `Net::ToProto` + `WriteProtoToBinaryFile` would, atomically.
     public static func write(_ net: Net, to path: String, writeDiff: Bool = false) throws {
         let bytes: Data
@@ -19,38 +21,46 @@ public enum CaffeModel {
     /// Reads a binary `.caffemodel` and upgrades it to the current format (V1 `layers`, ...).
     /// Missing, empty, truncated, corrupt and HDF5 files give errors naming the file.
     public static func read(_ path: String) throws -> Caffe_NetParameter {
-        let expected = "expected a binary .caffemodel (a Caffe NetParameter protobuf)"
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw SparkNetError("\(path): model file not found; \(expected)")
+            throw SparkNetError("\(path): model file not found; \(Self.expected)")
         }
-        guard !isDir.boolValue else { throw SparkNetError("\(path): is a directory; \(expected)") }
+        guard !isDir.boolValue else { throw SparkNetError("\(path): is a directory; \(Self.expected)") }
+        // A device (a learned_net naming /dev/zero) would be read forever.
+        guard (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeRegular else {
+            throw SparkNetError("\(path): not a regular file; \(Self.expected)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw SparkNetError("\(path): cannot read the model file; \(expected)")
+            throw SparkNetError("\(path): cannot read the model file; \(Self.expected)")
         }
-        guard !data.isEmpty else { throw SparkNetError("\(path): the model file is empty; \(expected)") }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes a `.caffemodel`'s bytes (`source` names them in errors) and upgrades the net, as
+    /// `read` does after reading the file.
+    public static func decode(_ data: Data, source path: String) throws -> Caffe_NetParameter {
+        guard !data.isEmpty else { throw SparkNetError("\(path): the model file is empty; \(Self.expected)") }
         if data.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
-            throw SparkNetError("\(path): is an HDF5 model (snapshot_format: HDF5), which is not supported; \(expected)")
+            throw SparkNetError("\(path): is an HDF5 model (snapshot_format: HDF5), which is not supported; \(Self.expected)")
         }
         let param: Caffe_NetParameter
         do {
             param = try Caffe_NetParameter(serializedBytes: data)
         } catch {
-            throw SparkNetError("\(path): not a valid model file, truncated or corrupt (\(error)); \(expected)")
+            throw SparkNetError("\(path): not a valid model file, truncated or corrupt (\(error)); \(Self.expected)")
         }
         guard !param.layer.isEmpty || !param.layers.isEmpty else {
-            throw SparkNetError("\(path): holds no layers (truncated or corrupt, or not a model); \(expected)")
+            throw SparkNetError("\(path): holds no layers (truncated or corrupt, or not a model); \(Self.expected)")
         }
         let upgraded = try NetUpgrade.upgrade(param, source: path)
         // A file cut inside a blob, or garbage that happens to parse, leaves values that do not
         // fill the declared shapes.
         for lp in upgraded.layer {
             for (i, b) in lp.blobs.enumerated() {
-                let shape = BlobCodec.shape(of: b)
-                let n = shape.reduce(1, *)
+                let n = try BlobCodec.count(of: b, what: "\(path): layer '\(lp.name)' blob \(i)")
                 let values = b.doubleData.isEmpty ? b.data.count : b.doubleData.count
                 try require(values == n,
-                            "\(path): layer '\(lp.name)' blob \(i) declares shape \(shape) (\(n) values) but holds \(values) values; the file is truncated or corrupt")
+                            "\(path): layer '\(lp.name)' blob \(i) declares shape \(BlobCodec.shape(of: b)) (\(n) values) but holds \(values) values; the file is truncated or corrupt")
             }
         }
         return upgraded

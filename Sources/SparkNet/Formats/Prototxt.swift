@@ -3,7 +3,8 @@ import CaffeProto
 import SwiftProtobuf
 
 /// Reads Caffe's text-format files (net and solver prototxt) unchanged. Like Caffe's parser it
-/// refuses unknown fields; unlike swift-protobuf alone, its errors say where:
+/// refuses unknown fields and a non-repeated field given twice; unlike swift-protobuf alone, its
+/// errors say where:
 /// `lenet.prototxt:12:5: unknown field 'num_ouput' in ConvolutionParameter (did you mean 'num_output'?)`.
 public enum Prototxt {
     static func readText(_ path: String, what: String) throws -> String {
@@ -38,8 +39,9 @@ public enum Prototxt {
     /// Parses `text` as `M`; a syntax error names `path`, the line and column, and what was
     /// expected there, followed by swift-protobuf's own error.
     public static func parse<M: SwiftProtobuf.Message>(_ text: String, as: M.Type, path: String) throws -> M {
+        let message: M
         do {
-            return try M(textFormatString: text)
+            message = try M(textFormatString: text)
         } catch {
             let name = PrototxtLocator.messageName(M.self)
             if let located = PrototxtLocator.locate(text, as: M.self) {
@@ -47,6 +49,10 @@ public enum Prototxt {
             }
             throw SparkNetError("\(path): syntax error while parsing \(name) (position unknown) [swift-protobuf: \(error)]")
         }
+        if let duplicate = PrototxtLocator.duplicateField(text, as: M.self) {
+            throw SparkNetError("\(path):\(duplicate)")
+        }
+        return message
     }
 
     /// Parses a net definition given as text (`path` names it in errors).

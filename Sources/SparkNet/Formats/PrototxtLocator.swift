@@ -26,6 +26,20 @@ enum PrototxtLocator {
         }
     }
 
+    /// "14:3: non-repeated field 'base_lr' of SolverParameter is specified multiple times
+    /// (first at line 2, column 1)", or nil. swift-protobuf keeps the last value of a singular
+    /// field given twice; Caffe's parser refuses it, and so do we. Run on text that decoded.
+    static func duplicateField<M: SwiftProtobuf.Message>(_ text: String, as: M.Type) -> String? {
+        guard case .success(let tokens) = tokenize(text) else { return nil }
+        var scan = DuplicateScan(tokens: tokens)
+        do {
+            try scan.fields(of: M.self)
+            return nil
+        } catch {
+            return error.description
+        }
+    }
+
     // MARK: Tokens
 
     struct Token {
@@ -241,6 +255,82 @@ enum PrototxtLocator {
         }
     }
 
+    /// Walks decoded text scope by scope, remembering where each field name first appeared.
+    /// Field types and repeatedness are probed once per (message, field).
+    struct DuplicateScan {
+        let tokens: [Token]
+        var position = 0
+        var messageTypes: [String: any SwiftProtobuf.Message.Type] = [:]
+        var repeated: [String: Bool] = [:]
+
+        /// Something the scan does not follow (extensions, Any): the scan stops without verdict.
+        struct Unfollowed: Error {}
+
+        mutating func next() -> Token {
+            let t = tokens[position]
+            if position < tokens.count - 1 { position += 1 }
+            return t
+        }
+
+        mutating func fields<T: SwiftProtobuf.Message>(of type: T.Type) throws(Fault) {
+            do { try scope(T.self) } catch let fault as Fault { throw fault } catch {}
+        }
+
+        /// The fields of one `T` up to its closing brace (or the end of the text).
+        mutating func scope<T: SwiftProtobuf.Message>(_ type: T.Type) throws {
+            var seen: [Substring: Token] = [:]
+            while true {
+                let tok = next()
+                switch tok.kind {
+                case .end, .punct("}"), .punct(">"): return
+                case .punct(";"), .punct(","): continue
+                case .word: break
+                default: throw Unfollowed()
+                }
+                let key = "\(T.protoMessageName).\(tok.text)"
+                if let first = seen[tok.text] {
+                    if repeated[key] == nil { repeated[key] = FieldKind.isRepeated(String(tok.text), in: T.self) }
+                    if repeated[key] == false {
+                        throw Fault(tok, "non-repeated field '\(tok.text)' of \(messageName(T.self)) is specified multiple times (first at line \(first.line), column \(first.column))")
+                    }
+                } else {
+                    seen[tok.text] = tok
+                }
+                if tokens[position].kind == .punct(":") { _ = next() }
+                let value = next()
+                switch value.kind {
+                case .punct("{"), .punct("<"):
+                    if messageTypes[key] == nil, case .message(let sub)? = FieldKind.of(String(tok.text), in: T.self) {
+                        messageTypes[key] = sub
+                    }
+                    guard let sub = messageTypes[key] else { throw Unfollowed() }
+                    try scopeOpened(sub)
+                case .punct("["):
+                    // A list: only repeated fields take one.
+                    var depth = 1
+                    while depth > 0 {
+                        let t = next()
+                        if t.kind == .end { return }
+                        if t.kind == .punct("[") { depth += 1 }
+                        if t.kind == .punct("]") { depth -= 1 }
+                    }
+                case .string:
+                    while tokens[position].kind == .string { _ = next() }
+                case .word: break
+                default: throw Unfollowed()
+                }
+            }
+        }
+
+        /// `scope` for a message type known only at run time.
+        mutating func scopeOpened(_ type: any SwiftProtobuf.Message.Type) throws {
+            func open<S: SwiftProtobuf.Message>(_ s: S.Type, _ scan: inout DuplicateScan) throws {
+                try scan.scope(S.self)
+            }
+            try open(type, &self)
+        }
+    }
+
     // MARK: Field kinds, found by probing
 
     /// What a field holds, as a probe message with only that field set reveals to a visitor.
@@ -265,13 +355,31 @@ enum PrototxtLocator {
         /// The kind of field `name` of `T`, or nil when `T` has no such field.
         static func of<T: SwiftProtobuf.Message>(_ name: String, in type: T.Type) -> FieldKind? {
             guard mayExist(name, in: T.self) else { return nil }
-            for probe in ["\(name) {}", "\(name): \"\"", "\(name): 0", "\(name): true"] + (1..<64).map({ "\(name): \($0)" }) {
+            for probe in probes(name) {
                 guard let m = try? T(textFormatString: probe) else { continue }
                 var visitor = KindVisitor()
                 try? m.traverse(visitor: &visitor)
                 if let k = visitor.kind { return k }
             }
             return nil
+        }
+
+        /// One value of each type for field `name` (enums need their numbers).
+        static func probes(_ name: String) -> [String] {
+            ["\(name) {}", "\(name): \"\"", "\(name): 0", "\(name): true"] + (1..<64).map { "\(name): \($0)" }
+        }
+
+        /// Whether field `name` of `T` is repeated: given twice, it keeps two values (a
+        /// singular field keeps the last). True when no probe parses (no verdict).
+        static func isRepeated<T: SwiftProtobuf.Message>(_ name: String, in type: T.Type) -> Bool {
+            for probe in probes(name) {
+                guard (try? T(textFormatString: probe)) != nil,
+                      let twice = try? T(textFormatString: probe + " " + probe) else { continue }
+                var visitor = CountVisitor()
+                try? twice.traverse(visitor: &visitor)
+                return visitor.count > 1
+            }
+            return true
         }
 
         /// Whether `T` has a field `name`: some value of some type parses.
@@ -353,6 +461,26 @@ enum PrototxtLocator {
                                           value: _ProtobufEnumMap<K, V>.BaseType, fieldNumber: Int) throws {}
         mutating func visitMapField<K, V>(fieldType: _ProtobufMessageMap<K, V>.Type,
                                           value: _ProtobufMessageMap<K, V>.BaseType, fieldNumber: Int) throws {}
+        mutating func visitUnknown(bytes: Data) throws {}
+    }
+
+    /// Counts the values a message holds; repeated fields visit each element (the defaults).
+    struct CountVisitor: SwiftProtobuf.Visitor {
+        var count = 0
+        mutating func visitSingularDoubleField(value: Double, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularInt64Field(value: Int64, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularUInt64Field(value: UInt64, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularBoolField(value: Bool, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularStringField(value: String, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularBytesField(value: Data, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularEnumField<E: SwiftProtobuf.Enum>(value: E, fieldNumber: Int) throws { count += 1 }
+        mutating func visitSingularMessageField<N: SwiftProtobuf.Message>(value: N, fieldNumber: Int) throws { count += 1 }
+        mutating func visitMapField<K, V: MapValueType>(fieldType: _ProtobufMap<K, V>.Type,
+                                                        value: _ProtobufMap<K, V>.BaseType, fieldNumber: Int) throws { count += value.count }
+        mutating func visitMapField<K, V>(fieldType: _ProtobufEnumMap<K, V>.Type,
+                                          value: _ProtobufEnumMap<K, V>.BaseType, fieldNumber: Int) throws { count += value.count }
+        mutating func visitMapField<K, V>(fieldType: _ProtobufMessageMap<K, V>.Type,
+                                          value: _ProtobufMessageMap<K, V>.BaseType, fieldNumber: Int) throws { count += value.count }
         mutating func visitUnknown(bytes: Data) throws {}
     }
 

@@ -4,6 +4,8 @@ import SwiftProtobuf
 
 /// Caffe's `.solverstate` (a SolverState protobuf: iter, learned_net, history, current_step).
 public enum SolverStateFile {
+    static let expected = "expected a binary .solverstate (a Caffe SolverState protobuf)"
+
     /// Writes `state` atomically.
     public static func write(_ state: Caffe_SolverState, to path: String) throws {
         let bytes: Data
@@ -15,21 +17,25 @@ public enum SolverStateFile {
 
     /// Reads a binary `.solverstate`; errors name the file and what was expected.
     public static func read(_ path: String) throws -> Caffe_SolverState {
-        let expected = "expected a binary .solverstate (a Caffe SolverState protobuf)"
         if path.hasSuffix(".h5") {
-            throw SparkNetError("\(path): HDF5 solver states are not supported; \(expected)")
+            throw SparkNetError("\(path): HDF5 solver states are not supported; \(Self.expected)")
         }
         guard FileManager.default.fileExists(atPath: path) else {
-            throw SparkNetError("\(path): solver state file not found; \(expected)")
+            throw SparkNetError("\(path): solver state file not found; \(Self.expected)")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw SparkNetError("\(path): cannot read the solver state file; \(expected)")
+            throw SparkNetError("\(path): cannot read the solver state file; \(Self.expected)")
         }
-        guard !data.isEmpty else { throw SparkNetError("\(path): the solver state file is empty; \(expected)") }
+        return try decode(data, source: path)
+    }
+
+    /// Decodes a `.solverstate`'s bytes (`source` names them in errors).
+    public static func decode(_ data: Data, source path: String) throws -> Caffe_SolverState {
+        guard !data.isEmpty else { throw SparkNetError("\(path): the solver state file is empty; \(Self.expected)") }
         do {
             return try Caffe_SolverState(serializedBytes: data)
         } catch {
-            throw SparkNetError("\(path): not a valid solver state, truncated or corrupt (\(error)); \(expected)")
+            throw SparkNetError("\(path): not a valid solver state, truncated or corrupt (\(error)); \(Self.expected)")
         }
     }
 }

@@ -82,6 +82,8 @@ extension Solver {
     /// SparkNet sidecar when present (generator, data positions, smoothed-loss window).
     public func restore(from statePath: String) throws {
         let state = try SolverStateFile.read(statePath)
+        try require(state.iter >= 0 && state.currentStep >= 0,
+                    "\(statePath): iteration \(state.iter) and current_step \(state.currentStep) must not be negative; the file is corrupt")
         let expected = historyArenas.count * net.learnableParams.count
         try require(state.history.count == expected,
                     "\(statePath): incorrect length of history blobs: the file has \(state.history.count), the \(rule.type) solver expects \(expected) (\(historyArenas.count) per learnable param, \(net.learnableParams.count) params)")

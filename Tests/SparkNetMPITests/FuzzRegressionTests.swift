@@ -1,0 +1,54 @@
+import Foundation
+import SparkNetFuzz
+import Testing
+
+/// The fuzz corpus and every crasher found (Tests/fuzz/corpus, Tests/fuzz/crashers) through the
+/// fuzz targets: the valid seeds must read without error, and each crasher must end in a clear
+/// error naming the input, or a valid result; a crash fails the whole run.
+@Suite(.serialized) struct FuzzRegressionTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fuzz").path
+
+    static func files(_ kind: String, _ target: FuzzTarget) -> [String] {
+        let dir = "\(root)/\(kind)/\(target.rawValue)"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { "\(dir)/\($0)" }
+    }
+
+    @Test(arguments: FuzzTarget.allCases)
+    func corpusReadsWithoutError(_ target: FuzzTarget) throws {
+        let seeds = Self.files("corpus", target)
+        #expect(!seeds.isEmpty, "no seeds for \(target.rawValue)")
+        for seed in seeds {
+            let error = try target.run(file: seed)
+            #expect(error == nil, "\(seed): \(error ?? "")")
+        }
+    }
+
+    @Test(arguments: FuzzTarget.allCases)
+    func crashersEndInClearErrors(_ target: FuzzTarget) throws {
+        for crasher in Self.files("crashers", target) {
+            if let error = try target.run(file: crasher) {
+                #expect(error.contains("fuzz") && !error.contains("\n"), "\(crasher): \(error)")
+            }
+        }
+    }
+
+    /// The hand-made cases that could reach an allocation of their claimed size are refused.
+    @Test func absurdSizesAreRefusedBeforeAllocating() throws {
+        let cases: [(FuzzTarget, String, String)] = [
+            (.caffemodel, "packed_data_claims_1e12_floats", "truncated"),
+            (.caffemodel, "shape_product_overflows", "declares more values than can exist"),
+            (.caffemodel, "shape_1e12_no_values", "1000000000000 values"),
+            (.solverstate, "negative_current_step", "must not be negative"),
+            (.hdf5, "dims_1e9_by_1e9", "more than this machine's"),
+            (.hdf5, "dims_2e18", "more than this machine's"),
+            (.hdf5, "never_written_8gb", "stores only 0 bytes"),
+            (.hdf5, "oom-f9c203a956fa3066c5b337ce90cf4e609b96083d", "stores only 384 bytes"),
+        ]
+        for (target, name, expected) in cases {
+            let error = try target.run(file: "\(Self.root)/crashers/\(target.rawValue)/\(name)")
+            #expect(error?.contains(expected) == true, "\(name): \(error ?? "no error")")
+        }
+    }
+}
