@@ -120,8 +120,9 @@ public final class DistributedTrainer {
     /// async-easgd with K > 1: rank 0's iteration is the job's.
     private var schedule: AsyncSchedule?
     private var startTime = 0.0
-    /// This rank's local steps since start, and the current step's compute time.
-    private var localSteps = 0
+    /// This rank's local steps since `start` (in async-easgd a fast rank makes more than a slow one).
+    public private(set) var localSteps = 0
+    /// The current step's compute time (for `--slow-rank`).
     private var stepCompute = 0.0
     /// Set once a test reached `--target-accuracy`.
     public private(set) var reachedTarget = false

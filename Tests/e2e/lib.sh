@@ -144,3 +144,37 @@ for item in spec.split(";"):
 open(path, "wb").write(net.SerializeToString())
 PYEOF
 }
+
+# --- under mpirun (mpi_train.sh, experiments.sh)
+# mpi NAME NP ARGS... : runs the binary on NP ranks. Leaves $OUT, $ERR, $RC (mpirun's exit
+# code) and $SECS (wall time).
+# With CODES=1, each rank runs in a wrapper that records the binary's exit code in
+# NAME.rc.<rank> and exits 0, so mpirun does not kill the other ranks when the first one exits
+# non-zero: this shows what every rank decides on its own.
+mpi() {
+  local name=$1 np=$2; shift 2
+  OUT="$WORK/$name.out"; ERR="$WORK/$name.err"
+  rm -f "$WORK/$name".rc.*
+  local start=$SECONDS
+  if [ "${CODES:-0}" = 1 ]; then
+    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 \
+      bash -c '"$0" "$@"; echo $? >"'"$WORK/$name"'.rc.$OMPI_COMM_WORLD_RANK"' "$BIN" "$@" >"$OUT" 2>"$ERR"
+  else
+    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 "$BIN" "$@" >"$OUT" 2>"$ERR"
+  fi
+  RC=$?
+  SECS=$((SECONDS - start))
+}
+# rank_codes NAME: the exit codes of every rank that wrote one, space separated, in rank order.
+rank_codes() { local f; for f in $(ls "$WORK/$1".rc.* 2>/dev/null | sort -t. -k3 -n); do printf '%s ' "$(cat "$f")"; done; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "stdout: $(tail -c 400 "$OUT")" "stderr: $(head -c 800 "$ERR")"; fi; }
+
+# printed_once NAME CULPRIT : a CODES=1 run on 4 ranks printed one error naming CULPRIT (not
+# prefixed by a rank) and every rank exited non-zero.
+printed_once() {   # NAME CULPRIT (a CODES=1 run)
+  local n; n=$(grep -c '^sparknet-mpi: error: ' "$ERR")
+  local codes; codes=$(rank_codes "$1")
+  [ "$n" -eq 1 ] && grep -q "^sparknet-mpi: error: .*$2" "$ERR" &&
+    [ "$(wc -w <<<"$codes")" -eq 4 ] && ! grep -qw 0 <<<"$codes" &&
+    ! grep -q "^sparknet-mpi: error: rank" "$ERR"
+}

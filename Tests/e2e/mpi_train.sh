@@ -6,29 +6,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
 command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
 
-# mpi NAME NP ARGS... : runs the binary on NP ranks. Leaves $OUT, $ERR, $RC (mpirun's exit
-# code) and $SECS (wall time).
-# With CODES=1, each rank runs in a wrapper that records the binary's exit code in
-# NAME.rc.<rank> and exits 0, so mpirun does not kill the other ranks when the first one exits
-# non-zero: this shows what every rank decides on its own.
-mpi() {
-  local name=$1 np=$2; shift 2
-  OUT="$WORK/$name.out"; ERR="$WORK/$name.err"
-  rm -f "$WORK/$name".rc.*
-  local start=$SECONDS
-  if [ "${CODES:-0}" = 1 ]; then
-    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 \
-      bash -c '"$0" "$@"; echo $? >"'"$WORK/$name"'.rc.$OMPI_COMM_WORLD_RANK"' "$BIN" "$@" >"$OUT" 2>"$ERR"
-  else
-    timeout 300 mpirun --oversubscribe -np "$np" -x OPENBLAS_NUM_THREADS=1 "$BIN" "$@" >"$OUT" 2>"$ERR"
-  fi
-  RC=$?
-  SECS=$((SECONDS - start))
-}
-# rank_codes NAME: the exit codes of every rank that wrote one, space separated, in rank order.
-rank_codes() { local f; for f in $(ls "$WORK/$1".rc.* 2>/dev/null | sort -t. -k3 -n); do printf '%s ' "$(cat "$f")"; done; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "stdout: $(tail -c 400 "$OUT")" "stderr: $(head -c 800 "$ERR")"; fi; }
-
 make_h5 train.h5 80
 make_h5 test.h5 40
 echo "$WORK/train.h5" >train.txt
@@ -84,13 +61,6 @@ check "--round-seconds (tiny) --tau 1000 under 4 ranks: a round after every iter
   [ $RC -eq 0 ] && [ \$(wc -l <'$WORK/rs.jsonl') -eq 20 ] && grep -q '\"iteration\": 20,' '$WORK/rs.jsonl'"
 
 # --- bad input on every rank: printed once (rank 0), every rank exits non-zero
-printed_once() {   # NAME CULPRIT (a CODES=1 run)
-  local n; n=$(grep -c '^sparknet-mpi: error: ' "$ERR")
-  local codes; codes=$(rank_codes "$1")
-  [ "$n" -eq 1 ] && grep -q "^sparknet-mpi: error: .*$2" "$ERR" &&
-    [ "$(wc -w <<<"$codes")" -eq 4 ] && ! grep -qw 0 <<<"$codes" &&
-    ! grep -q "^sparknet-mpi: error: rank" "$ERR"
-}
 CODES=1 mpi missing_solver 4 train --solver nowhere.prototxt
 check "missing solver under 4 ranks: one message, 4 non-zero exits" printed_once missing_solver "nowhere.prototxt"
 mpi missing_solver_rc 4 train --solver nowhere.prototxt
