@@ -44,6 +44,13 @@ def load(path):
     return rounds, tests
 
 
+def save(fig, out):
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    print(f"plot: wrote {out}")
+
+
 def plot_runs(paths, labels, out, title=None):
     fig, ax = plt.subplots(2, 3, figsize=(16, 8.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -96,10 +103,7 @@ def plot_runs(paths, labels, out, title=None):
     sh.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"plot: wrote {out}")
+    save(fig, out)
 
 
 def speedup_heatmap(res, out):
@@ -133,10 +137,7 @@ def speedup_heatmap(res, out):
         na = sp["n_a"][str(a)]
         ax.set_title(f"speedup in iterations to accuracy {a}\n(N_a = {na} iterations on one rank)")
         fig.colorbar(im, ax=ax, label="N_a / (tau · M_a)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"plot: wrote {out}")
+    save(fig, out)
 
 
 def crossover_curves(res, out):
@@ -175,10 +176,7 @@ def crossover_curves(res, out):
                      + (f"S = {c:g} s" if c is not None else "no measured S"))
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    print(f"plot: wrote {out}")
+    save(fig, out)
 
 
 def experiments(d):

@@ -4,8 +4,7 @@
 # make more local steps and ends without a hang; --target-accuracy stops every rank at the same
 # iteration and records it; bad values give one error, every rank non-zero.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
-command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
+need_mpirun
 
 make_h5 train.h5 160
 make_h5 test.h5 40

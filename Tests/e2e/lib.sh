@@ -146,6 +146,11 @@ PYEOF
 }
 
 # --- under mpirun (mpi_train.sh, experiments.sh)
+# need_mpirun : mpirun as root without ssh, or the script ends here with one failure.
+need_mpirun() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
+  command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
+}
 # mpi NAME NP ARGS... : runs the binary on NP ranks. Leaves $OUT, $ERR, $RC (mpirun's exit
 # code) and $SECS (wall time).
 # With CODES=1, each rank runs in a wrapper that records the binary's exit code in

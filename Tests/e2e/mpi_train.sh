@@ -3,8 +3,7 @@
 # exact K-rank resume, start-up errors printed once with every rank exiting non-zero, a config
 # mismatch naming the rank, and a rank dying mid-run ending the job quickly.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
-command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
+need_mpirun
 
 make_h5 train.h5 80
 make_h5 test.h5 40
