@@ -87,8 +87,8 @@ def plot_runs(paths, labels, out, title=None):
     sp.set_yticklabels(labels, fontsize=8)
     sp.invert_yaxis()
     sp.set_xlabel("seconds, summed over rounds")
-    sp.set_title("time per run: compute / communication / waiting")
-    sp.legend(fontsize=8, loc="lower right")
+    sp.set_title("time split per run")
+    sp.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
     # Per-round communication share of the first run with rounds.
     sh = ax[1, 2]
     for i, (path, label) in enumerate(zip(paths, labels)):
