@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e slurm-test fuzz fuzz-build soak demo data bench clean
+.PHONY: all deps build release test unit-test e2e slurm-test fuzz fuzz-build soak demo data bench experiments experiments-quick clean
 
 all: build
 
@@ -34,6 +34,7 @@ test: deps
 	$(SWIFT) test --no-parallel
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
+	$(MAKE) --no-print-directory experiments-quick
 	$(MAKE) --no-print-directory slurm-test
 
 # SPARKNET_BIN picks the binary (default: the debug build that `swift build --build-tests` made).
@@ -92,6 +93,21 @@ demo: deps release
 # Benchmarks live in bench/ (see bench/README.md when present).
 bench:
 	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: not yet written (bench/run.sh)"; fi
+
+# SparkNet's experiments (bench/experiments/run.py): speedup, crossover and unequal-worker tables
+# and PNGs in docs/experiments/ (about an hour on 2 cores). EXPERIMENTS_QUICK=1 runs the quick mode.
+experiments: deps release
+	@scripts/install-deps.sh python3-matplotlib
+	@$(MAKE) --no-print-directory data
+	bench/experiments/run.py
+
+# A 2x2 corner of each table from scratch (a few minutes), then a check of its files and numbers.
+experiments-quick: deps release
+	@scripts/install-deps.sh python3-matplotlib
+	@$(MAKE) --no-print-directory data
+	rm -rf .build/experiments-quick
+	bench/experiments/run.py --quick --out .build/experiments-quick
+	bench/experiments/check.py .build/experiments-quick
 
 clean:
 	rm -rf .build data snapshots

@@ -26,10 +26,20 @@ public struct DistributedOptions: Sendable {
     public var stallTimeout: Double?
     /// A resume with another number of ranks restarts the data order (`--reshard`).
     public var reshard = false
+    /// Simulated seconds per exchange (`--comm-delay`).
+    public var commDelay: Double
+    /// "R:F": rank R's local steps F times slower (`--slow-rank`).
+    public var slowRank: String?
+    /// Stop at the first test whose accuracy reaches this (`--target-accuracy`).
+    public var targetAccuracy: Double?
 
     public init(sync: SyncMode = .average, tau: Int = 50, alpha: Double? = nil, roundSeconds: Double? = nil,
                 averageHistory: Bool = false, metricsPath: String? = nil,
-                verifySync: Bool = ProcessInfo.processInfo.environment["SPARKNET_CHECK_SYNC"] == "1") {
+                verifySync: Bool = ProcessInfo.processInfo.environment["SPARKNET_CHECK_SYNC"] == "1",
+                commDelay: Double = 0, slowRank: String? = nil, targetAccuracy: Double? = nil) {
+        self.commDelay = commDelay
+        self.slowRank = slowRank
+        self.targetAccuracy = targetAccuracy
         self.sync = sync
         self.tau = tau
         self.alpha = alpha
@@ -68,6 +78,10 @@ public struct RoundMetrics: Sendable {
     public var ranks: Int
     /// How many ranks' measurements this holds (1 in async-easgd, which has no collective).
     public var ranksReporting: Int
+    /// Seconds since training started (rank 0's clock).
+    public var wallSeconds: Double = 0
+    /// Further `"key": value` pairs (the simulated costs).
+    public var extraJSON = ""
 
     /// One JSON object, keys in a fixed order.
     public var json: String {
@@ -77,7 +91,8 @@ public struct RoundMetrics: Sendable {
             + "\"compute_s\": \(f(computeSeconds)), \"comm_s\": \(f(commSeconds)), \"sync_wait_s\": \(f(syncWaitSeconds)), "
             + "\"data_wait_s\": \(f(dataWaitSeconds)), \"test_s\": \(f(testSeconds)), "
             + "\"snapshot_s\": \(f(snapshotSeconds)), \"images_per_s\": \(f(imagesPerSecond)), "
-            + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting)}"
+            + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting), \"wall_s\": \(f(wallSeconds))"
+            + (extraJSON.isEmpty ? "" : ", " + extraJSON) + "}"
     }
 }
 
@@ -108,6 +123,17 @@ public final class DistributedTrainer {
     private var finished = false
     private var failure: (rank: Int, iter: Int, mode: String)?
     lazy var stops = StopRequests(communicator: comm)
+    private let cost: SimulatedCost
+    private let target: AccuracyTarget?
+    /// async-easgd with K > 1: rank 0's iteration is the job's.
+    private var schedule: AsyncSchedule?
+    private var startTime = 0.0
+    /// This rank's local steps since `start` (in async-easgd a fast rank makes more than a slow one).
+    public private(set) var localSteps = 0
+    /// The current step's compute time (for `--slow-rank`).
+    private var stepCompute = 0.0
+    /// Set once a test reached `--target-accuracy`.
+    public private(set) var reachedTarget = false
 
     // The current round.
     private var round = 0
@@ -140,6 +166,8 @@ public final class DistributedTrainer {
         maxIter = Int(solver.param.maxIter)
         imagesPerIteration = Self.batchSize(of: solver.net) * Int(solver.param.iterSize)
         failure = Self.injectedFailure()
+        cost = try SimulatedCost(commDelay: options.commDelay, slowRank: options.slowRank, ranks: communicator.size)
+        target = try options.targetAccuracy.map { try AccuracyTarget($0, solver: solver) }
 
         solver.log = self.log
         solver.writesFiles = communicator.isRoot
@@ -147,6 +175,7 @@ public final class DistributedTrainer {
         solver.afterUpdateHook = { [unowned self] s in try self.afterUpdate(s) }
         solver.testReducer = { [unowned self] values in self.reduceTest(values) }
         solver.snapshotHook = { [unowned self] s, base in try self.saveRankState(s, base: base) }
+        solver.testHook = { [unowned self] s, index, outputs in try self.recordTest(s, index, outputs) }
     }
 
     deinit { try? metricsFile?.close() }
@@ -185,13 +214,48 @@ public final class DistributedTrainer {
             }
             if let t = options.roundSeconds { line += ", round-seconds \(t)" }
             if options.averageHistory { line += ", averaging history" }
-            log?(line + "; batch_size is per rank (global batch \(imagesPerIteration * comm.size))")
+            log?(line + cost.summary + "; batch_size is per rank (global batch \(imagesPerIteration * comm.size))")
+        } else if !cost.summary.isEmpty {
+            log?("Simulated" + cost.summary.dropFirst())
         }
+        if let t = target { log?("Stopping at the first test with \(t.name) >= \(t.value)") }
+        if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil {
+            schedule = try AsyncSchedule(comm)
+            solver.testDue = { [unowned self] s in self.asyncTestDue(s) }
+        }
+        startTime = now()
         resetRound()
     }
 
-    /// Caffe's Solve on every rank (the last round ends at max_iter).
-    public func solve() throws { try solver.solve() }
+    /// Caffe's Solve on every rank (the last round ends at max_iter, or training stops at
+    /// `--target-accuracy`), then logs every rank's local step count.
+    public func solve() throws {
+        if let schedule, !schedule.leads {
+            // Steps until rank 0 says training has ended (see AsyncSchedule).
+            try solver.solve(maxIter: Int(Int32.max))
+        } else {
+            try solver.solve()
+        }
+        if !finished {
+            // Stopped early at the target accuracy: the same test, so the same iteration, everywhere.
+            finished = true
+            try synchronizer.finish(solver)
+        }
+        if let schedule {
+            if !schedule.leads {
+                solver.adoptIteration(schedule.rootIteration)
+                // Rank 0 ended normally: mirror the final test its solve() ran.
+                let interval = Int(solver.param.testInterval)
+                if !reachedTarget && interval > 0 && solver.iter % interval == 0 { try solver.testAll() }
+            }
+            solver.requestedEarlyExit = reachedTarget
+            schedule.free()
+            self.schedule = nil
+        }
+        let steps = comm.allgather(UInt64(localSteps)).map(Int.init)
+        log?("Local steps per rank: " + steps.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: ", "))
+        writeMetrics("{\"local_steps\": [\(steps.map(String.init).joined(separator: ", "))], \"wall_s\": \(now() - startTime)}")
+    }
 
     /// `iterations` solver steps on every rank.
     public func step(_ iterations: Int) throws { try solver.step(iterations) }
@@ -227,10 +291,13 @@ public final class DistributedTrainer {
         lastRate = s.learningRate
         if options.sync == .gradient {
             phase("the gradient exchange of iteration \(s.iter)")
+            stepCompute += now() - mark
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.beforeUpdate(s)
-            commSeconds += now() - t0
+            cost.delayExchange()
+            mark = now()
+            commSeconds += mark - t0
         }
         // The same test afterUpdate makes, one update ahead. A round that ends on time is not
         // known here; its endRound finds no prescale and scales itself.
@@ -246,8 +313,15 @@ public final class DistributedTrainer {
 
     private func afterUpdate(_ s: Solver) throws {
         try injectFailureIfDue(s.iter)
+        cost.slowDown(rank: comm.rank, stepSeconds: stepCompute + now() - mark)
+        stepCompute = 0
+        localSteps += 1
         itersInRound += 1
-        var end = roundEndsByCount(iterations: itersInRound, iter: s.iter)
+        // In async-easgd only rank 0 ends training at max_iter; the others when it has.
+        let follows = schedule.map { !$0.leads } ?? false
+        schedule?.refresh()
+        let stopping = follows ? schedule!.stopped : s.iter >= maxIter
+        var end = itersInRound >= options.tau || stopping
         if !end, let limit = options.roundSeconds, options.sync != .gradient {
             let expired = now() - roundStart >= limit
             if synchronizer.roundsAreCollective && comm.size > 1 {
@@ -266,14 +340,23 @@ public final class DistributedTrainer {
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.endRound(s)
+            cost.delayExchange()
             commSeconds += now() - t0
             if synchronizer.syncsWeights {
                 lastSyncIter = s.iter
                 if options.verifySync { try verifyWeightsAgree(s) }
             }
             try finishRound(s)
-            if s.iter >= maxIter && !finished {
+            if stopping && !finished {
                 finished = true
+                if let schedule {
+                    if schedule.leads {
+                        schedule.postStop(iteration: s.iter)
+                    } else {
+                        s.adoptIteration(schedule.rootIteration)
+                        s.requestedEarlyExit = true
+                    }
+                }
                 try synchronizer.finish(s)
                 if synchronizer.hasCenter {
                     lastSyncIter = s.iter
@@ -330,14 +413,49 @@ public final class DistributedTrainer {
                 roundSeconds: times[0], computeSeconds: times[1], commSeconds: times[2], syncWaitSeconds: times[6],
                 dataWaitSeconds: times[3], testSeconds: times[4], snapshotSeconds: times[5],
                 imagesPerSecond: times[0] > 0 ? sums[1] / times[0] : 0,
-                ranks: comm.size, ranksReporting: reporting)
+                ranks: comm.size, ranksReporting: reporting, wallSeconds: now() - startTime,
+                extraJSON: cost.jsonFields)
             onRound?(m)
-            if let file = metricsFile {
-                file.write(Data((m.json + "\n").utf8))
-            }
+            writeMetrics(m.json)
         }
         itersInRound = 0
         resetRound()
+    }
+
+    private func writeMetrics(_ line: String) {
+        metricsFile?.write(Data((line + "\n").utf8))
+    }
+
+    // MARK: Tests and the target accuracy
+
+    /// async-easgd: rank 0 tests every test_interval and posts it; the others join when posted.
+    private func asyncTestDue(_ s: Solver) -> Bool {
+        guard let schedule else { return false }
+        if schedule.leads {
+            let interval = Int(s.param.testInterval)
+            let due = interval > 0 && s.iter % interval == 0 && (s.iter > 0 || s.param.testInitialization)
+            if due { schedule.postTest(iteration: s.iter) }
+            return due
+        }
+        schedule.refresh()
+        return schedule.takeTest()
+    }
+
+    /// A metrics line per test, and the stop at `--target-accuracy` (test outputs are summed
+    /// across ranks, so every rank decides alike).
+    private func recordTest(_ s: Solver, _ index: Int, _ outputs: [(name: String, value: Float)]) throws {
+        let iteration = schedule.map { $0.leads ? s.iter : $0.rootIteration } ?? s.iter
+        let wall = now() - startTime
+        let fields = outputs.map { "\"\($0.name)\": \(Double($0.value))" }.joined(separator: ", ")
+        writeMetrics("{\"test\": \(index), \"iteration\": \(iteration), \"round\": \(round), \"wall_s\": \(wall)"
+            + (fields.isEmpty ? "" : ", " + fields) + "}")
+        guard index == 0, let target, !reachedTarget, target.output < outputs.count,
+              Double(outputs[target.output].value) >= target.value else { return }
+        reachedTarget = true
+        s.requestedEarlyExit = true
+        if let schedule, !schedule.leads { s.adoptIteration(schedule.rootIteration) }
+        log?("Target \(target.name) \(target.value) reached at iteration \(iteration), round \(round), \(String(format: "%.3f", wall)) s")
+        writeMetrics("{\"target\": \(target.value), \"reached\": true, \"iteration\": \(iteration), \"round\": \(round), \"wall_s\": \(wall)}")
     }
 
     /// Fails unless every rank holds bit-identical weights.

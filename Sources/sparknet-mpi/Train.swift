@@ -51,8 +51,19 @@ struct Train: Verb {
     @Flag(name: .customLong("average-history"), help: "Average the solver history (momentum) too.")
     var averageHistory = false
 
-    @Option(help: "Write one JSON line per round to this file (rank 0).")
+    @Option(help: "Write one JSON line per round and per test to this file (rank 0).")
     var metrics: String?
+
+    @Option(name: .customLong("comm-delay"), parsing: .unconditional,
+            help: "Simulate a slow network: sleep this many seconds in every exchange, on every rank (counted as communication).")
+    var commDelay: Double = 0
+
+    @Option(name: .customLong("slow-rank"), help: "R:F — rank R's local steps take F times as long (sleep after each step), to model an unequal worker.")
+    var slowRank: String?
+
+    @Option(name: .customLong("target-accuracy"), parsing: .unconditional,
+            help: "Stop at the first test whose accuracy reaches this (0 < A <= 1); the log and metrics record when.")
+    var targetAccuracy: Double?
 
     @Option(help: .hidden)
     var gpu: String?
@@ -75,7 +86,8 @@ struct Train: Verb {
             Log.info(line)
         }
         var options = DistributedOptions(sync: sync, tau: tau, alpha: alpha, roundSeconds: roundSeconds,
-                                         averageHistory: averageHistory, metricsPath: metrics)
+                                         averageHistory: averageHistory, metricsPath: metrics,
+                                         commDelay: commDelay, slowRank: slowRank, targetAccuracy: targetAccuracy)
         options.keepSnapshots = keepSnapshots
         options.stallTimeout = stallTimeout > 0 ? stallTimeout : nil
         options.reshard = reshard
@@ -86,14 +98,16 @@ struct Train: Verb {
             flags: ["weights=\(weights ?? "")", "snapshot=\(snapshot ?? "")", "sync=\(sync.rawValue)", "tau=\(tau)",
                     "alpha=\(alpha.map { "\($0)" } ?? "")", "round-seconds=\(roundSeconds.map { "\($0)" } ?? "")",
                     "average-history=\(averageHistory)", "metrics=\(metrics ?? "")",
-                    "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)"])
+                    "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)",
+                    "comm-delay=\(commDelay)", "slow-rank=\(slowRank ?? "")",
+                    "target-accuracy=\(targetAccuracy.map { "\($0)" } ?? "")"])
         StopSignals.install()
         // Start-up checks, the solver, initial weights or resume, on every rank together.
         let trainer = try DistributedTrainer.launch(request, log: Log.enabled ? log : nil)
         let s = trainer.solver
 
         do {
-            try s.solve()
+            try trainer.solve()
         } catch let stop as TrainingStopped {
             Log.info("\(stop)")
             throw ExitCode(StopSignals.stoppedStatus)

@@ -478,3 +478,126 @@ struct MPIDistributedTestTests {
         #expect(String(decoding: text, as: UTF8.self) == "from rank 0")
     }
 }
+
+// MARK: Simulated costs and the target accuracy (issue 9)
+
+/// On one rank the synchronizer must not perturb training: every mode and every tau, with the
+/// simulated costs on, gives the weights of a plain solver, bit for bit.
+@Suite(.serialized, .enabled(if: MPIEnvironment.size == 1, "one rank")) struct OneRankIsPlainTrainingTests {
+    @Test func everyModeAndTauOnOneRankEqualsPlainTraining() throws {
+        let train = samples(24), test = samples(6, offset: 1000)
+        let extra = "momentum: 0.9 weight_decay: 0.001 max_iter: 12 test_iter: 2 test_interval: 5"
+        let plain = try makeSolver(trainBatch: 4, extra: extra, provider: shardedProvider(train: train, test: test))
+        try plain.solve()
+        for mode in SyncMode.allCases {
+            for tau in [1, 3, 7, 50] {
+                let solver = try makeSolver(trainBatch: 4, extra: extra, provider: shardedProvider(train: train, test: test))
+                let trainer = try DistributedTrainer(solver: solver, options: DistributedOptions(
+                    sync: mode, tau: tau, commDelay: 0.0005, slowRank: "0:1.5"))
+                trainer.onRound = { _ in }   // measured rounds, as with --metrics
+                try trainer.start(resumed: false)
+                try trainer.solve()
+                #expect(solver.iter == 12 && trainer.localSteps == 12)
+                #expect(hash(solver.net.weights) == hash(plain.net.weights),
+                        "--sync \(mode.rawValue) --tau \(tau) on one rank differs from plain training")
+            }
+        }
+    }
+}
+
+/// `--comm-delay S` and `--slow-rank` change no number: the same weights and losses, bit for bit;
+/// each round's communication time grows by S (a little more, never less).
+@Suite(.serialized) struct MPICommDelayTests {
+    @Test func delaysChangeOnlyTheTimes() throws {
+        let train = samples(12 * world.size), test = samples(6, offset: 1000)
+        let delay = 0.05
+        func run(_ mode: SyncMode, delay: Double, slow: String? = nil) throws -> (UInt64, [RoundMetrics]) {
+            let solver = try makeSolver(trainBatch: 4, extra: "momentum: 0.9 max_iter: 12", ranks: world.size,
+                                        provider: shardedProvider(train: train, test: test))
+            let trainer = try DistributedTrainer(solver: solver, options: DistributedOptions(
+                sync: mode, tau: 3, commDelay: delay, slowRank: slow))
+            var rounds: [RoundMetrics] = []
+            trainer.onRound = { rounds.append($0) }
+            try trainer.start(resumed: false)
+            try trainer.solve()
+            return (hash(solver.net.weights), rounds)
+        }
+        for mode in [SyncMode.average, .gradient, .easgd] {
+            let (plain, r0) = try run(mode, delay: 0)
+            let (delayed, r1) = try run(mode, delay: delay, slow: "\(world.size - 1):2")
+            #expect(plain == delayed, "--sync \(mode.rawValue): --comm-delay/--slow-rank changed the weights")
+            #expect(r0.count == 4 && r1.count == 4)
+            // gradient exchanges every iteration: tau (3) delays per metrics round.
+            let exchanges = mode == .gradient ? 3.0 : 1.0
+            for (a, b) in zip(r0, r1) {
+                #expect(a.loss == b.loss && a.iteration == b.iteration)
+                let added = b.commSeconds - a.commSeconds
+                #expect(added >= exchanges * delay * 0.99 && added < exchanges * delay + 0.5,
+                        "--sync \(mode.rawValue) round \(b.round): comm_s grew by \(added) s for \(exchanges) x \(delay) s")
+            }
+        }
+    }
+}
+
+/// `--target-accuracy`: every rank stops after the same test, at the same iteration (test
+/// outputs are summed across ranks, so the decision is the same everywhere), also in
+/// async-easgd with a slow rank, where the ranks' own step counts differ.
+@Suite(.serialized) struct MPITargetAccuracyTests {
+    @Test func everyRankStopsAtTheSameIteration() throws {
+        let train = samples(16 * world.size), test = samples(12, offset: 1000)
+        for mode in [SyncMode.average, .gradient, .asyncEASGD] {
+            let solver = try makeSolver(trainBatch: 4, extra: "momentum: 0.9 max_iter: 400 test_iter: 4 test_interval: 4",
+                                        ranks: world.size, provider: shardedProvider(train: train, test: test))
+            let trainer = try DistributedTrainer(solver: solver, options: DistributedOptions(
+                sync: mode, tau: 2, slowRank: world.size > 1 ? "\(world.size - 1):3" : nil, targetAccuracy: 0.75))
+            try trainer.start(resumed: false)
+            try trainer.solve()
+            #expect(trainer.reachedTarget, "--sync \(mode.rawValue): 0.75 not reached in 400 iterations")
+            #expect(solver.iter > 0 && solver.iter < 400 && solver.iter % 4 == 0, "stopped at \(solver.iter)")
+            #expect(sameEverywhere(UInt64(solver.iter)), "--sync \(mode.rawValue): ranks stopped at different iterations")
+            #expect(sameEverywhere(hash(solver.net.weights)), "--sync \(mode.rawValue): ranks end with different models")
+        }
+    }
+}
+
+/// async-easgd with a slow rank: the fast ranks complete more local steps than the slow one,
+/// rank 0's iteration ends training, and nothing hangs.
+@Suite(.serialized, .enabled(if: MPIEnvironment.size > 1, "needs mpirun")) struct MPIAsyncSlowRankTests {
+    @Test func fastRanksMakeMoreLocalSteps() throws {
+        let train = samples(16 * world.size), test = samples(12, offset: 1000)
+        let solver = try makeSolver(trainBatch: 4, extra: "momentum: 0.9 max_iter: 60 test_iter: 4 test_interval: 20",
+                                    ranks: world.size, provider: shardedProvider(train: train, test: test))
+        let slow = world.size - 1
+        // The step of this tiny net takes microseconds: slow it down a lot so that it shows.
+        let trainer = try DistributedTrainer(solver: solver, options: DistributedOptions(
+            sync: .asyncEASGD, tau: 2, slowRank: "\(slow):200"))
+        try trainer.start(resumed: false)
+        try trainer.solve()
+        let steps = world.allgather(UInt64(trainer.localSteps)).map(Int.init)
+        #expect(solver.iter == 60 && steps[0] == 60)
+        for r in 0..<slow {
+            #expect(steps[r] > steps[slow], "rank \(r) made \(steps[r]) local steps, the slow rank \(steps[slow])")
+        }
+        #expect(sameEverywhere(hash(solver.net.weights)))
+    }
+}
+
+/// The flags' checks: one message naming the flag and what was expected.
+@Suite struct SimulatedCostCheckTests {
+    @Test func badValuesAreRefused() throws {
+        func message(_ body: () throws -> Any) -> String {
+            do { _ = try body(); return "" } catch { return (error as? SparkNetError)?.message ?? "\(error)" }
+        }
+        #expect(message { try SimulatedCost(commDelay: -1, ranks: 4) }.contains("--comm-delay must be a non-negative"))
+        #expect(message { try SimulatedCost(commDelay: .nan, ranks: 4) }.contains("--comm-delay"))
+        #expect(message { try SimulatedCost(slowRank: "9:2", ranks: 4) }.contains("rank 9 does not exist (the job has 4 ranks, 0 to 3)"))
+        #expect(message { try SimulatedCost(slowRank: "1:0.5", ranks: 4) }.contains("factor must be a number ≥ 1"))
+        #expect(message { try SimulatedCost(slowRank: "fast", ranks: 4) }.contains("expected RANK:FACTOR"))
+        let ok = try SimulatedCost(commDelay: 0.25, slowRank: "3:3", ranks: 4)
+        #expect(ok.slowRank == 3 && ok.slowFactor == 3 && ok.commDelay == 0.25)
+        let solver = try makeSolver(trainBatch: 4, extra: "max_iter: 1 test_iter: 1 test_interval: 1",
+                                    provider: shardedProvider(train: samples(8), test: samples(3), rank: 0, size: 1))
+        #expect(message { try AccuracyTarget(1.5, solver: solver) }.contains("--target-accuracy must be in (0, 1], got 1.5"))
+        #expect(try AccuracyTarget(0.5, solver: solver).name == "accuracy")
+    }
+}

@@ -167,3 +167,21 @@ for item in spec.split(";"):
 open(path, "wb").write(net.SerializeToString())
 PYEOF
 }
+
+# --- under mpirun (mpi_train.sh, experiments.sh)
+# need_mpirun : mpirun as root without ssh, or the script ends here with one failure.
+need_mpirun() {
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false
+  command -v mpirun >/dev/null || { bad "mpirun" "not installed"; finish; exit; }
+}
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "stdout: $(tail -c 400 "$OUT")" "stderr: $(head -c 800 "$ERR")"; fi; }
+
+# printed_once NAME CULPRIT : a CODES=1 run on 4 ranks printed one error naming CULPRIT (not
+# prefixed by a rank) and every rank exited non-zero.
+printed_once() {   # NAME CULPRIT (a CODES=1 run)
+  local n; n=$(grep -c '^sparknet-mpi: error: ' "$ERR")
+  local codes; codes=$(rank_codes "$1")
+  [ "$n" -eq 1 ] && grep -q "^sparknet-mpi: error: .*$2" "$ERR" &&
+    [ "$(wc -w <<<"$codes")" -eq 4 ] && ! grep -qw 0 <<<"$codes" &&
+    ! grep -q "^sparknet-mpi: error: rank" "$ERR"
+}

@@ -14,7 +14,7 @@ fi
 
 SUITES=(MPIRoundAgreementTests MPIAverageIsMeanOfLocalWeightsTests MPIGradientEqualsBigBatchTests MPIModeEquivalenceTests
         MPIShardCoverageTests MPIDistributedTestTests MPIResumeTests MPIAsyncEASGDTests
-        MPIAgreementTests MPICommunicatorTests)
+        MPIAgreementTests MPICommunicatorTests MPICommDelayTests MPITargetAccuracyTests MPIAsyncSlowRankTests)
 
 for np in 2 4; do
   for suite in "${SUITES[@]}"; do

@@ -45,6 +45,14 @@ public final class Solver {
     /// one pass over the arena (`Net.update(scale:)`), then resets this to 1. Model averaging
     /// sets 1/K before the update that ends a round, so its exchange is a bare sum.
     public var nextUpdateScale: Float = 1
+    /// Caffe's requested_early_exit_: `step` stops after the current test or iteration, and
+    /// `solve` ends after the snapshot without its final test ("Optimization stopped early").
+    public var requestedEarlyExit = false
+    /// Decides, at the top of every iteration, whether to test now; nil tests every
+    /// test_interval iterations (a driver whose ranks step at different rates decides itself).
+    public var testDue: ((Solver) -> Bool)?
+    /// Receives every test's outputs (after `testReducer`): the net's index and (name, mean).
+    public var testHook: ((Solver, Int, [(name: String, value: Float)]) throws -> Void)?
 
     /// The `.solverstate` of the last snapshot written or restored (for error messages).
     public internal(set) var lastSnapshot: String?
@@ -208,8 +216,9 @@ public final class Solver {
         iterationsLast = iter
         while iter < stop {
             net.clearParamDiffs()
-            if testInterval > 0 && iter % testInterval == 0 && (iter > 0 || param.testInitialization) {
+            if testDue?(self) ?? (testInterval > 0 && iter % testInterval == 0 && (iter > 0 || param.testInitialization)) {
                 try testAll()
+                if requestedEarlyExit { break }
             }
             let displayNow = display > 0 && iter % display == 0
             var loss: Float = 0
@@ -228,17 +237,27 @@ public final class Solver {
             if param.snapshot > 0 && iter % Int(param.snapshot) == 0 {
                 _ = try snapshot()
             }
+            if requestedEarlyExit { break }
         }
     }
 
+    /// Sets the iteration count without stepping: an asynchronous driver's ranks end training
+    /// on the iteration of the rank that leads, whatever their own step count.
+    public func adoptIteration(_ n: Int) { iter = n }
+
     /// Caffe's Solver::Solve: step to max_iter, snapshot unless just done (snapshot_after_train),
     /// then one more forward to display the loss and a last test when due.
-    public func solve() throws {
+    /// `maxIter` replaces the solver's max_iter (a driver that ends training itself).
+    public func solve(maxIter: Int? = nil) throws {
         log?("Solving \(net.name)")
         log?("Learning Rate Policy: \(param.lrPolicy)")
-        try step(Int(param.maxIter) - iter)
+        try step((maxIter ?? Int(param.maxIter)) - iter)
         if param.snapshotAfterTrain && (param.snapshot == 0 || iter % Int(param.snapshot) != 0) {
             _ = try snapshot()
+        }
+        if requestedEarlyExit {
+            log?("Optimization stopped early.")
+            return
         }
         if param.display > 0 && iter % Int(param.display) == 0 {
             let loss = try net.forward()
@@ -409,6 +428,7 @@ public final class Solver {
             log?("    Test net output #\(i): \(name) = \(fmt(mean))\(lossMsg)")
             result.append((name, mean))
         }
+        try testHook?(self, netIndex, result)
         return result
     }
 }
