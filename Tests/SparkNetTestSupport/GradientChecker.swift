@@ -69,13 +69,15 @@ public struct GradientChecker: Sendable {
         }
 
         // Analytic gradients: d objective / d top = top (+ r).
+        // Bottom diffs are zeroed before the top diffs are set: a view layer's top diff is its
+        // bottom's (Flatten, Reshape).
         _ = try objective()
+        for b in layer.blobs { b.zeroDiff() }
+        for b in bottom { b.zeroDiff() }
         for (ti, t) in top.enumerated() {
             copy(t.count, t.data, t.diff)
             if !projection.isEmpty { for j in 0..<t.count { t.diff[j] += projection[ti][j] } }
         }
-        for b in layer.blobs { b.zeroDiff() }
-        for b in bottom { b.zeroDiff() }
         layer.backward(top: top, propagateDown: propagate, bottom: bottom)
 
         var targets: [(name: String, blob: Blob, analytic: [Float])] = []

@@ -1,7 +1,7 @@
 import CaffeProto
 
 /// Caffe's Concat layer: joins its bottoms along `axis` (or the legacy `concat_dim`); all other
-/// axes must agree.
+/// axes must agree. With a single bottom the top is a view of it (shared data and diff), as in Caffe.
 public final class ConcatLayer: Layer {
     override public var minBottoms: Int? { 1 }
     override public var exactTops: Int? { 1 }
@@ -40,10 +40,15 @@ public final class ConcatLayer: Layer {
         }
         outer = b0.count(0, axis)
         inner = b0.count(from: axis + 1)
+        if bottom.count == 1 {
+            top[0].shareData(b0)
+            top[0].shareDiff(b0)
+        }
         top[0].reshape(topShape)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        guard bottom.count > 1 else { return }
         // bottom[i] (outer, C_i, inner) -> top (outer, ΣC_i, inner)
         let topAxis = top[0].shape[axis]
         var offset = 0
@@ -58,6 +63,7 @@ public final class ConcatLayer: Layer {
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        guard bottom.count > 1 else { return }
         let topAxis = top[0].shape[axis]
         var offset = 0
         for (i, b) in bottom.enumerated() {
