@@ -49,6 +49,40 @@ import SparkNetTestSupport
         }
     }
 
+    @Test(arguments: [
+        // ResNet's: batch statistics (TRAIN) and stored ones; odd plane sizes leave SIMD tails
+        ("type: \"BatchNorm\"", [[6, 16, 15, 15]]),
+        ("type: \"BatchNorm\" batch_norm_param { use_global_stats: true }", [[3, 8, 9, 7]]),
+        ("type: \"Scale\" scale_param { bias_term: true filler { type: \"gaussian\" std: 1 } }", [[6, 16, 15, 15]]),
+        ("type: \"Scale\" scale_param { axis: 0 }", [[24, 5, 9, 7], [24]]),
+        // AlexNet's LRN, across channels and within
+        ("type: \"LRN\" lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }", [[3, 16, 13, 13]]),
+        ("type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }", [[3, 8, 13, 13]]),
+        // GoogLeNet's channel Concat, ResNet's Eltwise SUM (and with coefficients)
+        ("type: \"Concat\"", [[4, 16, 28, 28], [4, 32, 28, 28], [4, 8, 28, 28]]),
+        ("type: \"Eltwise\"", [[4, 16, 32, 33], [4, 16, 32, 33]]),
+        ("type: \"Eltwise\" eltwise_param { coeff: 0.5 coeff: -2 coeff: 3 }", [[4, 16, 32, 33], [4, 16, 32, 33], [4, 16, 32, 33]]),
+    ])
+    func deepNetLayersGiveTheSameBitsOnAnyThreadCount(_ body: String, _ shapes: [[Int]]) throws {
+        let text = "name: \"l\" \(body)"
+        func run(threads: Int) throws -> [[Float]] {
+            try with(threads: threads) { try Fixtures.forwardBackward(try Fixtures.layer(text), shapes: shapes) }
+        }
+        let one = try run(threads: 1)
+        // the top and the bottoms' gradients (BatchNorm's statistics get no gradient)
+        #expect(one.prefix(1 + shapes.count).allSatisfy { $0.contains { $0 != 0 } },
+                "an output is all zeros: the test would be vacuous")
+        for threads in [2, 3, 2, 3] {
+            let many = try run(threads: threads)
+            #expect(many.count == one.count)
+            for (i, (a, b)) in zip(many, one).enumerated() {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(a.count == b.count && differing == 0,
+                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
+            }
+        }
+    }
+
     @Test func gemmSplitAgreesWithOneCall() {
         // (m, n, k): split along n, along m, and with blocks that are not multiples of 16
         for (m, n, k) in [(64, 500, 800), (500, 64, 800), (70, 33, 600)] {

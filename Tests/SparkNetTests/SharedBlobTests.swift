@@ -86,6 +86,43 @@ import SparkNetTestSupport
         }
     }
 
+    /// conv → BatchNorm → Scale → loss, with BatchNorm and Scale in place (ResNet's; the Scale then
+    /// reads the BatchNorm's saved output instead of saving its own copy) or not: bit-identical
+    /// losses, input gradients and parameter gradients over a few SGD-like steps.
+    @Test func scaleReusingBatchNormOutputIsExact() throws {
+        func net(inPlace: Bool) throws -> Net {
+            let n = inPlace ? "c" : "n", s = inPlace ? "c" : "s"
+            return try Fixtures.net("""
+            force_backward: true
+            layer { name: "in" type: "Input" top: "data" top: "label"
+                    input_param { shape { dim: 4 dim: 3 dim: 5 dim: 5 } shape { dim: 4 } } }
+            layer { name: "conv" type: "Convolution" bottom: "data" top: "c"
+                    convolution_param { num_output: 6 kernel_size: 3 weight_filler { type: "gaussian" std: 0.5 } } }
+            layer { name: "bn" type: "BatchNorm" bottom: "c" top: "\(n)" }
+            layer { name: "sc" type: "Scale" bottom: "\(n)" top: "\(s)"
+                    scale_param { bias_term: true filler { type: "gaussian" std: 1 } bias_filler { type: "gaussian" std: 1 } } }
+            layer { name: "ip" type: "InnerProduct" bottom: "\(s)" top: "ip"
+                    inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.5 } } }
+            layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+            """)
+        }
+        let a = try net(inPlace: true), b = try net(inPlace: false)
+        for n in [a, b] {
+            n.blob(named: "data")!.setData(Fixtures.gaussianBlob([4, 3, 5, 5], seed: 9).dataArray)
+            n.blob(named: "label")!.setData([0, 2, 1, 2])
+        }
+        #expect(Array(a.weights) == Array(b.weights))
+        for _ in 0..<3 {
+            a.clearParamDiffs(); b.clearParamDiffs()
+            let la = try a.forwardBackward(), lb = try b.forwardBackward()
+            #expect(la.bitPattern == lb.bitPattern)
+            #expect(a.blob(named: "data")!.diffArray == b.blob(named: "data")!.diffArray)
+            #expect(Array(a.gradients) == Array(b.gradients))
+            #expect(a.gradients.contains { $0 != 0 })
+            a.update(); b.update()
+        }
+    }
+
     @Test func singleBottomConcatGradient() throws {
         try expectGradientsMatch("name: \"c\" type: \"Concat\"", [Fixtures.gaussianBlob([2, 3, 2])])
     }

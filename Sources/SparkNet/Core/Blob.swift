@@ -50,12 +50,17 @@ public final class Blob {
     public var data: UnsafeMutablePointer<Float> { dataStorage.pointer }
     public var diff: UnsafeMutablePointer<Float> { diffStorage.pointer }
 
-    public init(shape: [Int] = []) {
+    /// False for a layer's own buffer (saved outputs, masks, scratch): its `diff` stays one float,
+    /// so a training step does not carry a gradient-sized block nobody writes.
+    public let hasDiff: Bool
+
+    public init(shape: [Int] = [], hasDiff: Bool = true) {
         let n = shape.reduce(1, *)
         self.shape = shape
         self.count = n
+        self.hasDiff = hasDiff
         dataStorage = BlobStorage(capacity: n)
-        diffStorage = BlobStorage(capacity: n)
+        diffStorage = BlobStorage(capacity: hasDiff ? n : 1)
     }
 
     /// A blob holding `values` with the given shape.
@@ -71,7 +76,7 @@ public final class Blob {
         let n = newShape.reduce(1, *)
         precondition(newShape.allSatisfy { $0 >= 0 }, "negative dimension in \(newShape)")
         dataStorage.reserve(n)
-        diffStorage.reserve(n)
+        if hasDiff { diffStorage.reserve(n) }
         shape = newShape
         count = n
     }

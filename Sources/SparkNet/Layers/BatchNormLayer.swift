@@ -23,12 +23,14 @@ public final class BatchNormLayer: Layer {
     private var eps: Float = 1e-5
     private var channels = 0
     /// (C) mean and variance used by the last forward (scratch).
-    private let mean = Blob()
-    private let variance = Blob()
+    private let mean = Blob(hasDiff: false)
+    private let variance = Blob(hasDiff: false)
     /// (C) sqrt(variance + eps) of the last forward, for backward.
-    private let stddev = Blob()
+    private let stddev = Blob(hasDiff: false)
     /// Like the bottom: the normalized output of the last forward (survives in-place layers after).
-    private let xNorm = Blob()
+    private let xNorm = Blob(hasDiff: false)
+    /// The normalized output of the last forward (an in-place Scale after this layer reads it).
+    var normalized: Blob { xNorm }
 
     override public func paramMultipliers(_ i: Int) -> (lr: Float, decay: Float) { (0, 0) }
 

@@ -23,7 +23,7 @@ public final class LRNLayer: Layer {
     private var region: Caffe_LRNParameter.NormRegion = .acrossChannels
     private var num = 0, channels = 0, height = 0, width = 0
     /// (N, C, H, W): the denominator base of each output, saved by forward for backward.
-    private let scale = Blob()
+    private let scale = Blob(hasDiff: false)
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.lrnParam

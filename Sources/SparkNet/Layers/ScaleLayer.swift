@@ -21,7 +21,29 @@ public final class ScaleLayer: Layer {
     private var outerDim = 0, scaleDim = 0, innerDim = 0
     private var biasTerm = false
     /// A copy of x when computing in place (needed for the gradient of s).
-    private let temp = Blob()
+    private let temp = Blob(hasDiff: false)
+    /// True when `temp` is a BatchNorm's saved output that equals x (see `reuseSavedInput`).
+    private var inputSavedElsewhere = false
+
+    /// Makes `saved`, which holds this layer's input whenever it runs, the copy of x that in-place
+    /// computation keeps: the Net calls it for a Scale in place right after an in-place BatchNorm
+    /// (ResNet's conv → BatchNorm → Scale), whose normalized output is that input. Saves a copy
+    /// of the activation, in memory and in time.
+    func reuseSavedInput(_ saved: Blob) {
+        temp.shareData(saved)
+        inputSavedElsewhere = true
+    }
+
+    /// Links every in-place Scale that directly follows an in-place BatchNorm on the same blob to
+    /// the BatchNorm's saved output (`reuseSavedInput`).
+    static func reuseBatchNormOutputs(_ layers: [Layer], bottoms: [[Blob]], tops: [[Blob]]) {
+        for l in layers.indices.dropFirst() {
+            guard let scale = layers[l] as? ScaleLayer, let norm = layers[l - 1] as? BatchNormLayer,
+                  bottoms[l].count == 1, tops[l][0] === bottoms[l][0],
+                  tops[l - 1][0] === bottoms[l - 1][0], bottoms[l][0] === tops[l - 1][0] else { continue }
+            scale.reuseSavedInput(norm.normalized)
+        }
+    }
 
     private func checkedAxis(_ b: Blob) throws -> Int {
         let a = Int(param.scaleParam.axis)
@@ -88,13 +110,13 @@ public final class ScaleLayer: Layer {
         let s = (bottom.count > 1 ? bottom[1] : blobs[0]).data
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[blobs.count - 1].data : nil
         let x = b0.data, y = top[0].data, saved = temp.data
-        let D = scaleDim, I = innerDim
+        let D = scaleDim, I = innerDim, skipSave = inputSavedElsewhere
         // x, y: (outer, D, I); s, bias: (D). y = s[d]·x + bias[d], one (n, d) plane at a time;
         // in place, x is saved first for the scale's gradient.
         Parallel.forEachSlice(outerDim * D, grain: max(1, (1 << 16) / max(I, 1))) { planes in
             for p in planes {
                 let o = p * I, d = p % D
-                if inPlace { (saved + o).update(from: x + o, count: I) }
+                if inPlace && !skipSave { (saved + o).update(from: x + o, count: I) }
                 laneAffine(I, x + o, s[d], bias?[d] ?? 0, y + o)
             }
         }

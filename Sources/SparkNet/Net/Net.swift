@@ -218,6 +218,7 @@ public final class Net {
             blob.bind(data: w + off, diff: g + off, copyValues: false)
         }
         paramOwners = ownerDefs
+        ScaleLayer.reuseBatchNormOutputs(layers, bottoms: bottoms, tops: tops)
         // Shared params bound after set-up: reshape once more so no layer caches a stale size.
         try reshape()
     }
