@@ -81,7 +81,9 @@ for r in $(seq 1 "$DEEP_ROUNDS"); do
     for net in $DEEP_NETS; do
       OPENBLAS_NUM_THREADS=$t "$PROBE" step --model "bench/nets/${net}_train.prototxt" \
         --iterations "$DEEP_ITERS" --warmup 2 >>"$OUT/step_${net}_t$t.jsonl"
-      "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$DEEP_ITERS" --warmup 2 \
+      # passive OpenMP waits: on a shared machine PyTorch's spinning workers slow its own 2-thread
+      # steps several-fold (measured: ResNet-20 1.4 s per step instead of 0.2)
+      OMP_WAIT_POLICY=PASSIVE "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$DEEP_ITERS" --warmup 2 \
         >>"$OUT/torch_${net}_t$t.jsonl"
     done
   done
