@@ -5,6 +5,7 @@ import Foundation
 /// layer that gives each thread whole channels gets the same bits on any thread count.
 /// (OpenBLAS's sdot/saxpy pick their kernel by CPU and run one thread; these are for the small
 /// per-channel passes of BatchNorm and Scale, where a call per plane would cost more.)
+/// No `addProduct`: built for baseline x86-64, it becomes a libm `fmaf` call per lane.
 typealias Lanes = SIMD8<Float>
 
 @inline(__always) private func load(_ p: UnsafePointer<Float>) -> Lanes {
@@ -28,7 +29,7 @@ func laneSum(_ n: Int, _ x: UnsafePointer<Float>) -> Float {
 func laneSquaredDeviations(_ n: Int, _ x: UnsafePointer<Float>, from m: Float) -> Float {
     var acc = Lanes(), i = 0
     let mv = Lanes(repeating: m)
-    while i &+ 8 <= n { let d = load(x + i) - mv; acc.addProduct(d, d); i &+= 8 }
+    while i &+ 8 <= n { let d = load(x + i) - mv; acc += d * d; i &+= 8 }
     var s = acc.sum()
     while i < n { let d = x[i] - m; s += d * d; i &+= 1 }
     return s
@@ -37,7 +38,7 @@ func laneSquaredDeviations(_ n: Int, _ x: UnsafePointer<Float>, from m: Float) -
 /// (Σ a[i]·b[i], Σ a[i]).
 func laneDotAndSum(_ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>) -> (dot: Float, sum: Float) {
     var d = Lanes(), s = Lanes(), i = 0
-    while i &+ 8 <= n { let av = load(a + i); d.addProduct(av, load(b + i)); s += av; i &+= 8 }
+    while i &+ 8 <= n { let av = load(a + i); d += av * load(b + i); s += av; i &+= 8 }
     var dot = d.sum(), sum = s.sum()
     while i < n { dot += a[i] * b[i]; sum += a[i]; i &+= 1 }
     return (dot, sum)
