@@ -25,24 +25,17 @@ public final class ScaleLayer: Layer {
     /// True when `temp` is a BatchNorm's saved output that equals x (see `reuseSavedInput`).
     private var inputSavedElsewhere = false
 
-    /// Makes `saved`, which holds this layer's input whenever it runs, the copy of x that in-place
-    /// computation keeps: the Net calls it for a Scale in place right after an in-place BatchNorm
-    /// (ResNet's conv → BatchNorm → Scale), whose normalized output is that input. Saves a copy
-    /// of the activation, in memory and in time.
-    func reuseSavedInput(_ saved: Blob) {
-        temp.shareData(saved)
+    /// Called by the Net before set-up: when this Scale runs in place right after an in-place
+    /// BatchNorm on the same blob (ResNet's conv → BatchNorm → Scale), the BatchNorm's saved
+    /// normalized output is this layer's input whenever it runs, so it serves as the copy of x
+    /// that in-place computation keeps: one activation-sized copy less, in memory and in time.
+    func reuseSavedOutput(of previous: Layer, bottom previousBottom: [Blob], top previousTop: [Blob],
+                          ownBottom bottom: [Blob], ownTop top: [Blob]) {
+        guard let norm = previous as? BatchNormLayer, bottom.count == 1, top.count == 1,
+              top[0] === bottom[0], previousTop.count == 1, previousTop[0] === previousBottom[0],
+              bottom[0] === previousTop[0] else { return }
+        temp.shareData(norm.normalized)
         inputSavedElsewhere = true
-    }
-
-    /// Links every in-place Scale that directly follows an in-place BatchNorm on the same blob to
-    /// the BatchNorm's saved output (`reuseSavedInput`).
-    static func reuseBatchNormOutputs(_ layers: [Layer], bottoms: [[Blob]], tops: [[Blob]]) {
-        for l in layers.indices.dropFirst() {
-            guard let scale = layers[l] as? ScaleLayer, let norm = layers[l - 1] as? BatchNormLayer,
-                  bottoms[l].count == 1, tops[l][0] === bottoms[l][0],
-                  tops[l - 1][0] === bottoms[l - 1][0], bottoms[l][0] === tops[l - 1][0] else { continue }
-            scale.reuseSavedInput(norm.normalized)
-        }
     }
 
     private func checkedAxis(_ b: Blob) throws -> Int {
