@@ -17,6 +17,19 @@ import SparkNetTestSupport
         try with(threads: threads) { try Fixtures.forwardBackward(try Fixtures.layer(text), shape: shape) }
     }
 
+    /// `run` at 2 and 3 threads, twice each (a race need not show on every run), gives `one`'s bits.
+    private func expectSameBits(_ one: [[Float]], _ run: (Int) throws -> [[Float]]) rethrows {
+        for threads in [2, 3, 2, 3] {
+            let many = try run(threads)
+            #expect(many.count == one.count)
+            for (i, (a, b)) in zip(many, one).enumerated() {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(a.count == b.count && differing == 0,
+                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
+            }
+        }
+    }
+
     private static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"
 
     @Test(arguments: [
@@ -38,15 +51,7 @@ import SparkNetTestSupport
     func layersGiveTheSameBitsOnAnyThreadCount(_ body: String, _ shape: [Int]) throws {
         let text = "name: \"l\" \(body)"
         let one = try run(text, shape: shape, threads: 1)
-        for threads in [2, 3, 2, 3] {   // twice each: a race need not show on every run
-            let many = try run(text, shape: shape, threads: threads)
-            #expect(many.count == one.count)
-            for (i, (a, b)) in zip(many, one).enumerated() {
-                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
-                #expect(a.count == b.count && differing == 0,
-                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
-            }
-        }
+        try expectSameBits(one) { try run(text, shape: shape, threads: $0) }
     }
 
     @Test(arguments: [
@@ -72,15 +77,7 @@ import SparkNetTestSupport
         // the top and the bottoms' gradients (BatchNorm's statistics get no gradient)
         #expect(one.prefix(1 + shapes.count).allSatisfy { $0.contains { $0 != 0 } },
                 "an output is all zeros: the test would be vacuous")
-        for threads in [2, 3, 2, 3] {
-            let many = try run(threads: threads)
-            #expect(many.count == one.count)
-            for (i, (a, b)) in zip(many, one).enumerated() {
-                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
-                #expect(a.count == b.count && differing == 0,
-                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
-            }
-        }
+        try expectSameBits(one, run)
     }
 
     @Test func gemmSplitAgreesWithOneCall() {
