@@ -6,11 +6,16 @@
 #   - the same nets in PyTorch (Debian's python3-torch: forward + backward + SGD step);
 #   - the OpenBLAS sgemm peak (1024², 1 and 2 threads);
 #   - a bare MPI_Allreduce of LeNet's weight count against the engine's model averaging.
+#   - the deeper nets (bench/nets/{resnet20_cifar,alexnet,googlenet,resnet}_train.prototxt): full
+#     solver steps and peak RSS at 1 and 2 threads, beside the same prototxt built in PyTorch
+#     (bench/caffe_torch.py), in rounds of their own after the ones above.
 # Every measurement runs once per round, interleaved with the others, for BENCH_ROUNDS rounds;
 # the report takes the median of each run's per-step times, then the median over rounds.
-# Prints the table and rewrites the generated part of docs/performance.md.
+# Prints the tables and rewrites the generated parts of docs/performance.md.
 #
 # Environment: BENCH_ROUNDS (5), BENCH_ITERS (timed steps per run, 20), BENCH_TAU (10),
+# BENCH_DEEP_ROUNDS (3), BENCH_DEEP_ITERS (8), BENCH_DEEP_NETS (all four, space-separated),
+# BENCH_DEEP_ONLY=1 (only the deeper nets' rows, for iterating on them), BENCH_DEEP=0 (skip them),
 # BENCH_SCRATCH (SwiftPM scratch path, .build), BENCH_OUT (raw results dir, a new temp dir),
 # BENCH_NO_DOC=1 (print only, leave docs/performance.md alone).
 set -euo pipefail
@@ -19,6 +24,11 @@ cd "$(dirname "$0")/.."
 ROUNDS=${BENCH_ROUNDS:-5}
 ITERS=${BENCH_ITERS:-20}
 TAU=${BENCH_TAU:-10}
+DEEP_ROUNDS=${BENCH_DEEP_ROUNDS:-3}
+DEEP_ITERS=${BENCH_DEEP_ITERS:-8}
+DEEP_NETS=${BENCH_DEEP_NETS:-resnet20_cifar alexnet googlenet resnet}
+DEEP_ONLY=${BENCH_DEEP_ONLY:-0}
+[ "${BENCH_DEEP:-1}" = 0 ] && DEEP_NETS=""
 SCRATCH=${BENCH_SCRATCH:-.build}
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/sparknet-bench.XXXXXX)}
 PY=/usr/bin/python3          # Debian's python, where python3-torch installs
@@ -38,6 +48,7 @@ PROBE="$SCRATCH/release/sparknet-bench"
 LENET=bench/nets/lenet_train.prototxt
 CIFAR=bench/nets/cifar10_quick_train.prototxt
 
+[ "$DEEP_ONLY" = 1 ] && ROUNDS=0
 echo "bench: $ROUNDS rounds, $ITERS timed steps per run; raw results in $OUT"
 for r in $(seq 1 "$ROUNDS"); do
   echo "bench: round $r/$ROUNDS"
@@ -62,6 +73,23 @@ for r in $(seq 1 "$ROUNDS"); do
     --iterations 50 >>"$OUT/allreduce.jsonl"
 done
 
+[ -n "$DEEP_NETS" ] && echo "bench: deeper nets ($DEEP_NETS): $DEEP_ROUNDS rounds, $DEEP_ITERS timed steps per run"
+for r in $(seq 1 "$DEEP_ROUNDS"); do
+  [ -n "$DEEP_NETS" ] || break
+  echo "bench: deeper nets, round $r/$DEEP_ROUNDS"
+  for t in 1 2; do
+    for net in $DEEP_NETS; do
+      OPENBLAS_NUM_THREADS=$t "$PROBE" step --model "bench/nets/${net}_train.prototxt" \
+        --iterations "$DEEP_ITERS" --warmup 2 >>"$OUT/step_${net}_t$t.jsonl"
+      # passive OpenMP waits: on a shared machine PyTorch's spinning workers slow its own 2-thread
+      # steps several-fold (measured: ResNet-20 1.4 s per step instead of 0.2)
+      OMP_WAIT_POLICY=PASSIVE "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$DEEP_ITERS" --warmup 2 \
+        >>"$OUT/torch_${net}_t$t.jsonl"
+    done
+  done
+done
+
 doc=docs/performance.md
 [ "${BENCH_NO_DOC:-0}" = 1 ] && doc=""
-"$PY" bench/report.py "$OUT" ${doc:+--doc "$doc"} --rounds "$ROUNDS" --iters "$ITERS" --tau "$TAU"
+"$PY" bench/report.py "$OUT" ${doc:+--doc "$doc"} --rounds "$ROUNDS" --iters "$ITERS" --tau "$TAU" \
+  --deep-rounds "$DEEP_ROUNDS" --deep-iters "$DEEP_ITERS"

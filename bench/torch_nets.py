@@ -5,14 +5,23 @@ weight decay 5e-4), timed per step after warm-up.
 Same layers, shapes and batch as bench/nets/*.prototxt (Caffe's ceil rounding in pooling, so
 ceil_mode=True). Prints one JSON line: {"net", "threads", "torch", "ms": [per-step ms ...]}.
 
-Usage: torch_nets.py --net lenet|cifar10_quick --threads N [--iterations K] [--warmup W]
+The deeper nets (alexnet, googlenet, resnet, resnet20_cifar) are built from their train prototxt
+in bench/nets/ by bench/caffe_torch.py.
+
+Usage: torch_nets.py --net NET --threads N [--iterations K] [--warmup W]
 """
 import argparse
 import json
 import time
 
+import os
+
 import torch
 import torch.nn as nn
+
+import caffe_torch
+
+DEEP = ["alexnet", "googlenet", "resnet", "resnet20_cifar"]
 
 
 def lenet():
@@ -32,7 +41,7 @@ def cifar10_quick():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--net", required=True, choices=["lenet", "cifar10_quick"])
+    ap.add_argument("--net", required=True, choices=["lenet", "cifar10_quick"] + DEEP)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
@@ -41,16 +50,25 @@ def main():
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(1701)
-    model, shape = (lenet if a.net == "lenet" else cifar10_quick)()
-    x = torch.rand(shape)                      # uniform noise, as `sparknet-mpi time` feeds
-    y = torch.randint(0, 10, (shape[0],))
-    loss_fn = nn.CrossEntropyLoss()
+    if a.net in DEEP:
+        model, feeds = caffe_torch.build(os.path.join(os.path.dirname(__file__), "nets", f"{a.net}_train.prototxt"))
+
+        def loss():
+            return model(feeds)
+    else:
+        model, shape = (lenet if a.net == "lenet" else cifar10_quick)()
+        x = torch.rand(shape)                      # uniform noise, as `sparknet-mpi time` feeds
+        y = torch.randint(0, 10, (shape[0],))
+        loss_fn = nn.CrossEntropyLoss()
+
+        def loss():
+            return loss_fn(model(x), y)
+    model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step():
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(model(x), y)
-        loss.backward()
+        loss().backward()
         opt.step()
 
     for _ in range(a.warmup):

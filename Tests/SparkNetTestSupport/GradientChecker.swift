@@ -69,13 +69,15 @@ public struct GradientChecker: Sendable {
         }
 
         // Analytic gradients: d objective / d top = top (+ r).
+        // Bottom diffs are zeroed before the top diffs are set: a view layer's top diff is its
+        // bottom's (Flatten, Reshape).
         _ = try objective()
+        for b in layer.blobs { b.zeroDiff() }
+        for b in bottom { b.zeroDiff() }
         for (ti, t) in top.enumerated() {
             copy(t.count, t.data, t.diff)
             if !projection.isEmpty { for j in 0..<t.count { t.diff[j] += projection[ti][j] } }
         }
-        for b in layer.blobs { b.zeroDiff() }
-        for b in bottom { b.zeroDiff() }
         layer.backward(top: top, propagateDown: propagate, bottom: bottom)
 
         var targets: [(name: String, blob: Blob, analytic: [Float])] = []
@@ -121,17 +123,23 @@ public enum Fixtures {
     /// (seed 41), with Gaussian parameters (std 0.1, seeds 42, 43, …) and top gradient (seed 43):
     /// [top data, bottom diff, each parameter's diff].
     public static func forwardBackward(_ layer: Layer, shape: [Int]) throws -> [[Float]] {
-        let x = gaussianBlob(shape, seed: 41)
+        try forwardBackward(layer, shapes: [shape])
+    }
+
+    /// The same with one Gaussian bottom per shape (seeds 41, 141, 241, …):
+    /// [top data, each bottom's diff, each parameter's diff].
+    public static func forwardBackward(_ layer: Layer, shapes: [[Int]]) throws -> [[Float]] {
+        let xs = shapes.enumerated().map { gaussianBlob($1, seed: 41 + 100 * UInt64($0)) }
         let top = Blob()
-        try layer.setUpAndReshape(bottom: [x], top: [top])
+        try layer.setUpAndReshape(bottom: xs, top: [top])
         for (i, b) in layer.blobs.enumerated() {
             b.setData(gaussianBlob(b.shape, std: 0.1, seed: 42 + UInt64(i)).dataArray)
         }
-        try layer.forward(bottom: [x], top: [top])
+        try layer.forward(bottom: xs, top: [top])
         top.setDiff(gaussianBlob(top.shape, seed: 43).dataArray)
         for b in layer.blobs { b.zeroDiff() }
-        layer.backward(top: [top], propagateDown: [true], bottom: [x])
-        return [top.dataArray, x.diffArray] + layer.blobs.map(\.diffArray)
+        layer.backward(top: [top], propagateDown: xs.map { _ in true }, bottom: xs)
+        return [top.dataArray] + xs.map(\.diffArray) + layer.blobs.map(\.diffArray)
     }
 
     /// A blob of `shape` filled with Gaussian noise (seeded, so tests are repeatable).

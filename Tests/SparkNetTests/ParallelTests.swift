@@ -17,6 +17,19 @@ import SparkNetTestSupport
         try with(threads: threads) { try Fixtures.forwardBackward(try Fixtures.layer(text), shape: shape) }
     }
 
+    /// `run` at 2 and 3 threads, twice each (a race need not show on every run), gives `one`'s bits.
+    private func expectSameBits(_ one: [[Float]], _ run: (Int) throws -> [[Float]]) rethrows {
+        for threads in [2, 3, 2, 3] {
+            let many = try run(threads)
+            #expect(many.count == one.count)
+            for (i, (a, b)) in zip(many, one).enumerated() {
+                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(a.count == b.count && differing == 0,
+                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
+            }
+        }
+    }
+
     private static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"
 
     @Test(arguments: [
@@ -38,15 +51,33 @@ import SparkNetTestSupport
     func layersGiveTheSameBitsOnAnyThreadCount(_ body: String, _ shape: [Int]) throws {
         let text = "name: \"l\" \(body)"
         let one = try run(text, shape: shape, threads: 1)
-        for threads in [2, 3, 2, 3] {   // twice each: a race need not show on every run
-            let many = try run(text, shape: shape, threads: threads)
-            #expect(many.count == one.count)
-            for (i, (a, b)) in zip(many, one).enumerated() {
-                let differing = zip(a, b).filter { $0.bitPattern != $1.bitPattern }.count
-                #expect(a.count == b.count && differing == 0,
-                        "output \(i) at \(threads) threads: \(differing) of \(b.count) values differ")
-            }
+        try expectSameBits(one) { try run(text, shape: shape, threads: $0) }
+    }
+
+    @Test(arguments: [
+        // ResNet's: batch statistics (TRAIN) and stored ones; odd plane sizes leave SIMD tails
+        ("type: \"BatchNorm\"", [[6, 16, 15, 15]]),
+        ("type: \"BatchNorm\" batch_norm_param { use_global_stats: true }", [[3, 8, 9, 7]]),
+        ("type: \"Scale\" scale_param { bias_term: true filler { type: \"gaussian\" std: 1 } }", [[6, 16, 15, 15]]),
+        ("type: \"Scale\" scale_param { axis: 0 }", [[24, 5, 9, 7], [24]]),
+        // AlexNet's LRN, across channels and within
+        ("type: \"LRN\" lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }", [[3, 16, 13, 13]]),
+        ("type: \"LRN\" lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }", [[3, 8, 13, 13]]),
+        // GoogLeNet's channel Concat, ResNet's Eltwise SUM (and with coefficients)
+        ("type: \"Concat\"", [[4, 16, 28, 28], [4, 32, 28, 28], [4, 8, 28, 28]]),
+        ("type: \"Eltwise\"", [[4, 16, 32, 33], [4, 16, 32, 33]]),
+        ("type: \"Eltwise\" eltwise_param { coeff: 0.5 coeff: -2 coeff: 3 }", [[4, 16, 32, 33], [4, 16, 32, 33], [4, 16, 32, 33]]),
+    ])
+    func deepNetLayersGiveTheSameBitsOnAnyThreadCount(_ body: String, _ shapes: [[Int]]) throws {
+        let text = "name: \"l\" \(body)"
+        func run(threads: Int) throws -> [[Float]] {
+            try with(threads: threads) { try Fixtures.forwardBackward(try Fixtures.layer(text), shapes: shapes) }
         }
+        let one = try run(threads: 1)
+        // the top and the bottoms' gradients (BatchNorm's statistics get no gradient)
+        #expect(one.prefix(1 + shapes.count).allSatisfy { $0.contains { $0 != 0 } },
+                "an output is all zeros: the test would be vacuous")
+        try expectSameBits(one, run)
     }
 
     @Test func gemmSplitAgreesWithOneCall() {

@@ -93,8 +93,16 @@ func makeSolver(_ model: String) throws -> Solver {
     return solver
 }
 
-/// Floats of every activation blob's data (unique blobs; in-place tops counted once).
-func activationCount(_ net: Net) -> Int { net.blobs.reduce(0) { $0 + $1.count } }
+/// Floats of activation data and of activation diffs, each memory counted once: in-place tops,
+/// and Split, Flatten and Reshape tops that share their bottom's data (and diff), are not extra.
+func activationCount(_ net: Net) -> (data: Int, diff: Int) {
+    func unique(_ pointer: (Blob) -> UnsafeMutablePointer<Float>) -> Int {
+        var largest: [UnsafeMutablePointer<Float>: Int] = [:]
+        for b in net.blobs { largest[pointer(b)] = max(largest[pointer(b)] ?? 0, b.count) }
+        return largest.values.reduce(0, +)
+    }
+    return (unique(\.data), unique(\.diff))
+}
 
 func sgemmProbe(_ o: Options) {
     let n = o.int("size", 1024), iters = o.int("iterations", 10)
@@ -137,6 +145,7 @@ func stepProbe(_ o: Options) throws {
     let total = ms(start, now())
     let net = solver.net
     let batch = net.blobs.first?.shape.first ?? 0
+    let activations = activationCount(net)
     let maxTotal = comm.allreduce([total], .max)[0]
     let peaks = comm.allreduce([Double(peakRSS())], .max)[0]
     let perRank = slowest(perStep, comm)
@@ -144,7 +153,8 @@ func stepProbe(_ o: Options) throws {
         print(json([("probe", "step"), ("model", model), ("ranks", comm.size), ("threads", Parallel.threads),
                     ("tau", tau), ("batch", batch), ("ms", perRank),
                     ("images_per_s", Double(comm.size * batch * iters) / (maxTotal / 1e3)),
-                    ("params", net.parameterCount), ("activations", activationCount(net)),
+                    ("params", net.parameterCount), ("activations", activations.data),
+                    ("activation_diffs", activations.diff),
                     ("workspace", net.context.workspace.capacity),
                     ("history_arenas", solver.historyArenas.count),
                     ("rss_overhead", overhead), ("peak_rss", Int(peaks))]))

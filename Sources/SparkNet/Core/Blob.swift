@@ -1,27 +1,66 @@
+/// Floats a blob's data or diff lives in. Several blobs may hold the same storage (Caffe's
+/// ShareData/ShareDiff), so growing it moves every sharer to the new memory at once: no blob is
+/// ever left pointing at freed memory.
+final class BlobStorage {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var capacity: Int
+    /// False for a view into memory someone else frees (a Net's arenas).
+    let owned: Bool
+
+    init(capacity n: Int) {
+        capacity = max(n, 1)
+        pointer = .allocate(capacity: capacity)
+        pointer.initialize(repeating: 0, count: capacity)
+        owned = true
+    }
+
+    init(viewing p: UnsafeMutablePointer<Float>, count: Int) {
+        pointer = p
+        capacity = count
+        owned = false
+    }
+
+    deinit { if owned { pointer.deallocate() } }
+
+    /// Makes room for `n` floats; new memory is zero (the old values are not kept).
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        precondition(owned, "cannot grow a blob that views an arena")
+        pointer.deallocate()
+        pointer = .allocate(capacity: n)
+        pointer.initialize(repeating: 0, count: n)
+        capacity = n
+    }
+}
+
 /// An n-d Float32 tensor with a gradient (Caffe's Blob): `data` and `diff` are contiguous,
 /// row-major, `count` elements each.
 ///
 /// Activations own their storage, which only grows, so reshaping in the training loop allocates
 /// nothing once the largest shape has been seen. Learnable parameters are rebound as views into
-/// a Net's weight and gradient arenas (`bind`), so the whole model is one flat buffer.
+/// a Net's weight and gradient arenas (`bind`), so the whole model is one flat buffer. Split,
+/// Flatten and Reshape tops share their bottom's storage (`shareData`, `shareDiff`) instead of
+/// copying it, as in Caffe.
 public final class Blob {
     public private(set) var shape: [Int]
     public private(set) var count: Int
-    public private(set) var data: UnsafeMutablePointer<Float>
-    public private(set) var diff: UnsafeMutablePointer<Float>
-    private var capacity: Int
-    private var owned: Bool
+    private var dataStorage: BlobStorage
+    private var diffStorage: BlobStorage
 
-    public init(shape: [Int] = []) {
+    public var data: UnsafeMutablePointer<Float> { dataStorage.pointer }
+    public var diff: UnsafeMutablePointer<Float> { diffStorage.pointer }
+
+    /// False for a layer's own buffer (saved outputs, masks, scratch): its `diff` stays one float,
+    /// so a training step does not carry a gradient-sized block nobody writes.
+    public let hasDiff: Bool
+
+    public init(shape: [Int] = [], hasDiff: Bool = true) {
         let n = shape.reduce(1, *)
         self.shape = shape
         self.count = n
-        self.capacity = max(n, 1)
-        self.data = .allocate(capacity: capacity)
-        self.diff = .allocate(capacity: capacity)
-        self.owned = true
-        data.initialize(repeating: 0, count: capacity)
-        diff.initialize(repeating: 0, count: capacity)
+        self.hasDiff = hasDiff
+        dataStorage = BlobStorage(capacity: n)
+        diffStorage = BlobStorage(capacity: hasDiff ? n : 1)
     }
 
     /// A blob holding `values` with the given shape.
@@ -31,27 +70,25 @@ public final class Blob {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
     }
 
-    deinit {
-        if owned { data.deallocate(); diff.deallocate() }
-    }
-
-    /// Changes the shape; grows owned storage when needed (new elements are zero).
+    /// Changes the shape; grows the storage when needed (new elements are zero). Growing shared
+    /// storage grows it for every blob that shares it.
     public func reshape(_ newShape: [Int]) {
         let n = newShape.reduce(1, *)
         precondition(newShape.allSatisfy { $0 >= 0 }, "negative dimension in \(newShape)")
-        if n > capacity {
-            precondition(owned, "cannot grow a blob that views an arena")
-            data.deallocate(); diff.deallocate()
-            capacity = n
-            data = .allocate(capacity: n); diff = .allocate(capacity: n)
-            data.initialize(repeating: 0, count: n)
-            diff.initialize(repeating: 0, count: n)
-        }
+        dataStorage.reserve(n)
+        if hasDiff { diffStorage.reserve(n) }
         shape = newShape
         count = n
     }
 
     public func reshapeLike(_ other: Blob) { reshape(other.shape) }
+
+    /// Makes `data` the same memory as `other`'s (Caffe's ShareData). Call from a layer's
+    /// `reshape`, before giving this blob a shape of `other`'s count.
+    public func shareData(_ other: Blob) { dataStorage = other.dataStorage }
+
+    /// Makes `diff` the same memory as `other`'s (Caffe's ShareDiff).
+    public func shareDiff(_ other: Blob) { diffStorage = other.diffStorage }
 
     /// Rebinds this blob to external storage (an arena slice), copying the current values in.
     func bind(data newData: UnsafeMutablePointer<Float>, diff newDiff: UnsafeMutablePointer<Float>,
@@ -60,10 +97,8 @@ public final class Blob {
             newData.update(from: data, count: count)
             newDiff.update(from: diff, count: count)
         }
-        if owned { data.deallocate(); diff.deallocate() }
-        data = newData; diff = newDiff
-        owned = false
-        capacity = count
+        dataStorage = BlobStorage(viewing: newData, count: count)
+        diffStorage = BlobStorage(viewing: newDiff, count: count)
     }
 
     public var numAxes: Int { shape.count }

@@ -13,7 +13,7 @@ public final class AccuracyLayer: Layer {
     private var ignoreLabel: Int? = nil
     private var outer = 1, classes = 1, inner = 1
     /// Per-class label counts for the second top.
-    private let classCounts = Blob()
+    private let classCounts = Blob(hasDiff: false)
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.accuracyParam

@@ -23,12 +23,14 @@ public final class BatchNormLayer: Layer {
     private var eps: Float = 1e-5
     private var channels = 0
     /// (C) mean and variance used by the last forward (scratch).
-    private let mean = Blob()
-    private let variance = Blob()
+    private let mean = Blob(hasDiff: false)
+    private let variance = Blob(hasDiff: false)
     /// (C) sqrt(variance + eps) of the last forward, for backward.
-    private let stddev = Blob()
+    private let stddev = Blob(hasDiff: false)
     /// Like the bottom: the normalized output of the last forward (survives in-place layers after).
-    private let xNorm = Blob()
+    private let xNorm = Blob(hasDiff: false)
+    /// The normalized output of the last forward (an in-place Scale after this layer reads it).
+    var normalized: Blob { xNorm }
 
     override public func paramMultipliers(_ i: Int) -> (lr: Float, decay: Float) { (0, 0) }
 
@@ -63,29 +65,39 @@ public final class BatchNormLayer: Layer {
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let b = bottom[0]
         let num = b.shape[0], C = channels
-        let spatial = b.count / (num * C)
-        let x = b.data, y = top[0].data
+        let S = b.count / (num * C)
+        let x = b.data, y = top[0].data, z = xNorm.data
         let mu = mean.data, v = variance.data, sd = stddev.data
-        if top[0] !== b { copy(b.count, x, y) }
-
+        let inv = Float(1.0 / Double(num * S))
         if useGlobalStats {
             let f = blobs[2].data[0]
             let sf: Float = f == 0 ? 0 : 1 / f
             for c in 0..<C { mu[c] = sf * blobs[0].data[c]; v[c] = sf * blobs[1].data[c] }
-        } else {
-            meanOverBatch(y, num: num, spatial: spatial, squared: false, into: mu)
         }
-        // y (N, C, S) −= mean[c]
-        for n in 0..<num {
-            for c in 0..<C {
-                let row = y + (n * C + c) * spatial
-                let m = mu[c]
-                for s in 0..<spatial { row[s] -= m }
+        // x, y, xNorm: (N, C, S). Each thread takes whole channels: mean, variance, then
+        // y = xNorm = (x − mean) / sqrt(var + eps). In place (y = x) each element is read
+        // before it is written.
+        let global = useGlobalStats, eps = eps
+        Parallel.forEachRange(C) { _, channels in
+            for c in channels {
+                if !global {
+                    var s: Float = 0
+                    for n in 0..<num { s += laneSum(S, x + (n * C + c) * S) }
+                    mu[c] = s * inv
+                    var q: Float = 0
+                    for n in 0..<num { q += laneSquaredDeviations(S, x + (n * C + c) * S, from: mu[c]) }
+                    v[c] = q * inv
+                }
+                sd[c] = (v[c] + eps).squareRoot()
+                let k = 1 / sd[c]
+                for n in 0..<num {
+                    let o = (n * C + c) * S
+                    laneNormalize(S, x + o, mu[c], k, y + o, z + o)
+                }
             }
         }
         if !useGlobalStats {
-            // var = E((x − Ex)²), then the running sums (Caffe's moving average)
-            meanOverBatch(y, num: num, spatial: spatial, squared: true, into: v)
+            // the running sums (Caffe's moving average), variance unbiased
             let lambda = movingAverageFraction
             blobs[2].data[0] = blobs[2].data[0] * lambda + 1
             axpby(C, 1, mu, lambda, blobs[0].data)
@@ -93,72 +105,34 @@ public final class BatchNormLayer: Layer {
             let correction: Float = m > 1 ? Float(m) / Float(m - 1) : 1
             axpby(C, correction, v, lambda, blobs[1].data)
         }
-        for c in 0..<C { sd[c] = (v[c] + eps).squareRoot() }
-        for n in 0..<num {
-            for c in 0..<C {
-                let row = y + (n * C + c) * spatial
-                let d = sd[c]
-                for s in 0..<spatial { row[s] /= d }
-            }
-        }
-        copy(b.count, y, xNorm.data)
-    }
-
-    /// out[c] = Σ_n (1/(N·S) · Σ_s a[n, c, s]) (or of a² when `squared`), Caffe's summation order.
-    private func meanOverBatch(_ a: UnsafePointer<Float>, num: Int, spatial: Int, squared: Bool,
-                               into out: UnsafeMutablePointer<Float>) {
-        let C = channels
-        let inv = Float(1.0 / Double(num * spatial))
-        setAll(C, 0, out)
-        for n in 0..<num {
-            for c in 0..<C {
-                let row = a + (n * C + c) * spatial
-                var s: Float = 0
-                if squared { for j in 0..<spatial { s += row[j] * row[j] } }
-                else { for j in 0..<spatial { s += row[j] } }
-                out[c] += inv * s
-            }
-        }
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown[0] else { return }
         let b = bottom[0]
         let num = b.shape[0], C = channels
-        let spatial = b.count / (num * C)
+        let S = b.count / (num * C)
         // In place, dy and dx are the same memory: every dx element is computed from the dy
         // element at the same index after the per-channel sums are taken, so that is safe.
-        let dy = top[0].diff, dx = b.diff, sd = stddev.data
-        if useGlobalStats {
-            for n in 0..<num {
-                for c in 0..<C {
-                    let o = (n * C + c) * spatial
-                    let d = sd[c]
-                    for s in 0..<spatial { dx[o + s] = dy[o + s] / d }
-                }
-            }
-            return
-        }
-        // dx = (dy − mean(dy) − mean(dy·y)·y) / sqrt(var + eps), means over (N, S) per channel
-        let yN = xNorm.data
-        let sumDyY = mean.data, sumDy = variance.data   // reused as (C) scratch
-        setAll(C, 0, sumDyY); setAll(C, 0, sumDy)
-        for n in 0..<num {
-            for c in 0..<C {
-                let o = (n * C + c) * spatial
+        let dy = top[0].diff, dx = b.diff, sd = stddev.data, yN = xNorm.data
+        let global = useGlobalStats
+        let inv = Float(-1.0 / Double(num * S))
+        // dx = (dy − mean(dy) − mean(dy·y)·y) / sqrt(var + eps), means over (N, S) per channel;
+        // with global statistics dx = dy / sqrt(var + eps). Whole channels per thread.
+        Parallel.forEachRange(C) { _, channels in
+            for c in channels {
                 var a: Float = 0, g: Float = 0
-                for s in 0..<spatial { a += dy[o + s] * yN[o + s]; g += dy[o + s] }
-                sumDyY[c] += a
-                sumDy[c] += g
-            }
-        }
-        let inv = Float(-1.0 / Double(num * spatial))
-        for n in 0..<num {
-            for c in 0..<C {
-                let o = (n * C + c) * spatial
-                let a = sumDyY[c], g = sumDy[c], d = sd[c]
-                for s in 0..<spatial {
-                    dx[o + s] = (dy[o + s] + inv * (a * yN[o + s] + g)) / d
+                if !global {
+                    for n in 0..<num {
+                        let o = (n * C + c) * S
+                        let r = laneDotAndSum(S, dy + o, yN + o)
+                        a += r.dot; g += r.sum
+                    }
+                }
+                let k = 1 / sd[c]
+                for n in 0..<num {
+                    let o = (n * C + c) * S
+                    laneNormGradient(S, dy + o, yN + o, inv * a, inv * g, k, dx + o)
                 }
             }
         }

@@ -1,7 +1,7 @@
 import CaffeProto
 
 /// Caffe's Concat layer: joins its bottoms along `axis` (or the legacy `concat_dim`); all other
-/// axes must agree.
+/// axes must agree. With a single bottom the top is a view of it (shared data and diff), as in Caffe.
 public final class ConcatLayer: Layer {
     override public var minBottoms: Int? { 1 }
     override public var exactTops: Int? { 1 }
@@ -9,6 +9,7 @@ public final class ConcatLayer: Layer {
     private var axis = 1
     private var outer = 1      // product of the axes before `axis`
     private var inner = 1      // product of the axes after `axis`
+    private var offsets: [Int] = []   // where each bottom starts along `axis` in the top
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.concatParam
@@ -40,35 +41,44 @@ public final class ConcatLayer: Layer {
         }
         outer = b0.count(0, axis)
         inner = b0.count(from: axis + 1)
+        offsets = []
+        var at = 0
+        for b in bottom { offsets.append(at); at += b.shape[axis] }
+        if bottom.count == 1 {
+            top[0].shareData(b0)
+            top[0].shareDiff(b0)
+        }
         top[0].reshape(topShape)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        guard bottom.count > 1 else { return }
         // bottom[i] (outer, C_i, inner) -> top (outer, ΣC_i, inner)
-        let topAxis = top[0].shape[axis]
-        var offset = 0
-        for b in bottom {
-            let c = b.shape[axis]
-            let block = c * inner
-            for n in 0..<outer {
-                copy(block, b.data + n * block, top[0].data + (n * topAxis + offset) * inner)
-            }
-            offset += c
+        let y = top[0].data
+        eachBlock(bottom, top[0]) { i, n, block, at in
+            (y + at).update(from: bottom[i].data + n * block, count: block)
         }
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
-        let topAxis = top[0].shape[axis]
-        var offset = 0
-        for (i, b) in bottom.enumerated() {
-            let c = b.shape[axis]
-            if propagateDown[i] {
-                let block = c * inner
-                for n in 0..<outer {
-                    copy(block, top[0].diff + (n * topAxis + offset) * inner, b.diff + n * block)
-                }
+        guard bottom.count > 1 else { return }
+        let dy = top[0].diff
+        eachBlock(bottom, top[0]) { i, n, block, at in
+            if propagateDown[i] { (bottom[i].diff + n * block).update(from: dy + at, count: block) }
+        }
+    }
+
+    /// body(bottom index, outer index, block size, offset in the top) for every block of every
+    /// bottom, the blocks spread over the engine's threads (each block is its own memory).
+    private func eachBlock(_ bottom: [Blob], _ top: Blob,
+                           _ body: (_ i: Int, _ n: Int, _ block: Int, _ at: Int) -> Void) {
+        let topAxis = top.shape[axis], count = bottom.count
+        let blocks = outer * count
+        Parallel.forEachSlice(blocks, grain: max(1, blocks * (1 << 16) / max(top.count, 1))) { r in
+            for t in r {
+                let n = t / count, i = t % count
+                body(i, n, bottom[i].shape[axis] * inner, (n * topAxis + offsets[i]) * inner)
             }
-            offset += c
         }
     }
 }

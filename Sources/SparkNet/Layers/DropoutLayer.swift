@@ -9,7 +9,7 @@ public final class DropoutLayer: Layer {
     private var ratio: Float = 0.5
     private var scale: Float = 2
     /// The kept/dropped mask (1 or 0) of the last TRAIN forward, for backward.
-    private let mask = Blob()
+    private let mask = Blob(hasDiff: false)
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         ratio = param.dropoutParam.dropoutRatio

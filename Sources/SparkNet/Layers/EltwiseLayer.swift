@@ -10,7 +10,7 @@ public final class EltwiseLayer: Layer {
     private var coeffs: [Float] = []
     private var stableProdGrad = true
     /// MAX: index of the bottom that won each element (as Float), kept for backward.
-    private let maxIndex = Blob()
+    private let maxIndex = Blob(hasDiff: false)
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.eltwiseParam
@@ -44,10 +44,17 @@ public final class EltwiseLayer: Layer {
                 for i in 0..<n { y[i] *= x[i] }
             }
         case .sum:
-            // y = c0·x0 first (rather than zeroing y) so that a top in place on bottom 0 stays right.
-            let x0 = bottom[0].data, c0 = coeffs[0]
-            if c0 == 1 { copy(n, x0, y) } else { for i in 0..<n { y[i] = c0 * x0[i] } }
-            for k in 1..<bottom.count { axpy(n, coeffs[k], bottom[k].data, y) }
+            // y = c0·x0 first (rather than zeroing y) so that a top in place on bottom 0 stays
+            // right; then y += c_k·x_k. Element-wise, over slices in parallel.
+            let c = coeffs
+            Parallel.forEachSlice(n) { r in
+                let x0 = bottom[0].data, c0 = c[0]
+                for i in r { y[i] = c0 * x0[i] }
+                for k in 1..<bottom.count {
+                    let x = bottom[k].data, ck = c[k]
+                    for i in r { y[i] += ck * x[i] }
+                }
+            }
         case .max:
             let mask = maxIndex.data
             let a = bottom[0].data, b = bottom[1].data
@@ -82,7 +89,8 @@ public final class EltwiseLayer: Layer {
                 }
                 for i in 0..<n { dx[i] *= dy[i] }
             case .sum:
-                if coeffs[k] == 1 { copy(n, dy, dx) } else { for i in 0..<n { dx[i] = coeffs[k] * dy[i] } }
+                let ck = coeffs[k]
+                Parallel.forEachSlice(n) { r in for i in r { dx[i] = ck * dy[i] } }
             case .max:
                 let mask = maxIndex.data
                 let kf = Float(k)

@@ -8,7 +8,7 @@ public final class EuclideanLossLayer: Layer {
     override public var isLoss: Bool { true }
 
     /// x₀ − x₁ from the last forward.
-    private let difference = Blob()
+    private let difference = Blob(hasDiff: false)
 
     override public func reshape(bottom: [Blob], top: [Blob]) throws {
         try checkLossBottoms(bottom, label: label)

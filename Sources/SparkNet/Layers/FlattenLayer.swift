@@ -1,7 +1,7 @@
 import CaffeProto
 
 /// Caffe's Flatten layer: merges the axes `axis`…`end_axis` (default 1…-1) into one.
-/// The values are unchanged; the top is a copy because blobs do not share storage here.
+/// The top is a view: it shares the bottom's data and diff, as in Caffe.
 public final class FlattenLayer: Layer {
     override public var exactBottoms: Int? { 1 }
     override public var exactTops: Int? { 1 }
@@ -16,14 +16,11 @@ public final class FlattenLayer: Layer {
         let start = b.canonicalAxis(a), end = b.canonicalAxis(e)
         try require(start <= end, "\(label): flatten_param.axis (\(start)) must not come after end_axis (\(end)) for bottom of shape \(b.shape)")
         let shape = Array(b.shape[..<start]) + [b.count(start, end + 1)] + Array(b.shape[(end + 1)...])
+        top[0].shareData(b)
+        top[0].shareDiff(b)
         top[0].reshape(shape)
     }
 
-    override public func forward(bottom: [Blob], top: [Blob]) throws {
-        copy(bottom[0].count, bottom[0].data, top[0].data)
-    }
-
-    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
-        if propagateDown[0] { copy(bottom[0].count, top[0].diff, bottom[0].diff) }
-    }
+    // The top is the bottom's memory: nothing to compute either way.
+    override public func forward(bottom: [Blob], top: [Blob]) throws {}
 }

@@ -15,7 +15,7 @@ public final class InnerProductLayer: Layer {
     private var biasTerm = true
     private var transpose = false
     /// M ones: turns the bias into a rank-1 gemm and its gradient into one gemv (Caffe's trick).
-    private let biasMultiplier = Blob()
+    private let biasMultiplier = Blob(hasDiff: false)
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.innerProductParam

@@ -23,7 +23,10 @@ public final class LRNLayer: Layer {
     private var region: Caffe_LRNParameter.NormRegion = .acrossChannels
     private var num = 0, channels = 0, height = 0, width = 0
     /// (N, C, H, W): the denominator base of each output, saved by forward for backward.
-    private let scale = Blob()
+    private let scale = Blob(hasDiff: false)
+    /// Threads the ACROSS_CHANNELS passes may use (the workspace holds that many scratches).
+    private var crossThreads = 1
+    private var crossScratch: Int { (channels + size - 1) * height * width + 2 * height * width }
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.lrnParam
@@ -47,9 +50,10 @@ public final class LRNLayer: Layer {
         let plane = height * width
         switch region {
         case .acrossChannels:
-            // forward: padded squares (C + n − 1, H·W); backward: padded ratios of the same size
-            // plus the running accumulator and its product with x (2 · H·W).
-            context.workspace.reserve((channels + size - 1) * plane + 2 * plane)
+            // per thread: forward padded squares (C + n − 1, H·W); backward padded ratios of the
+            // same size plus the running accumulator and its product with x (2 · H·W).
+            crossThreads = Parallel.threads
+            context.workspace.reserve(crossThreads * crossScratch)
         case .withinChannel:
             // squares or ratios of one plane + the row-pass box sum of one plane
             context.workspace.reserve(2 * plane)
@@ -74,57 +78,64 @@ public final class LRNLayer: Layer {
     // MARK: ACROSS_CHANNELS (Caffe's CrossChannelForward_cpu / CrossChannelBackward_cpu)
 
     private func crossChannelForward(_ bottom: Blob, _ top: Blob) {
-        let plane = height * width, C = channels, n = size
+        let plane = height * width, C = channels, n = size, per = crossScratch
         let x = bottom.data, y = top.data, s = scale.data
-        // padded (C + n − 1, H·W): x² with prePad zero channels before and after
-        let padded = context.workspace.buffer((C + n - 1) * plane + 2 * plane)
-        setAll((C + n - 1) * plane, 0, padded)
-        let alphaOverSize = alpha / Float(n)
-        for img in 0..<num {
-            let xi = x + img * C * plane, si = s + img * C * plane
-            let sq = padded + prePad * plane
-            for j in 0..<(C * plane) { sq[j] = xi[j] * xi[j] }
-            // first channel: k + α/n · Σ_{c < n} padded[c]
-            setAll(plane, k, si)
-            for c in 0..<n { axpy(plane, alphaOverSize, padded + c * plane, si) }
-            // sliding window: add the head, subtract the tail
-            for c in 1..<max(C, 1) {
-                let cur = si + c * plane
-                copy(plane, cur - plane, cur)
-                axpy(plane, alphaOverSize, padded + (c + n - 1) * plane, cur)
-                axpy(plane, -alphaOverSize, padded + (c - 1) * plane, cur)
+        let ws = context.workspace.buffer(crossThreads * per)
+        let alphaOverSize = alpha / Float(n), k = k, prePad = prePad
+        // images split over threads, each with its own padded scratch
+        Parallel.forEachRange(num, limit: crossThreads) { part, images in
+            // padded (C + n − 1, H·W): x² with prePad zero channels before and after
+            let padded = ws + part * per
+            setAll((C + n - 1) * plane, 0, padded)
+            for img in images {
+                let xi = x + img * C * plane, si = s + img * C * plane
+                let sq = padded + prePad * plane
+                for j in 0..<(C * plane) { sq[j] = xi[j] * xi[j] }
+                // first channel: k + α/n · Σ_{c < n} padded[c]
+                setAll(plane, k, si)
+                for c in 0..<n { axpy(plane, alphaOverSize, padded + c * plane, si) }
+                // sliding window: add the head, subtract the tail
+                for c in 1..<max(C, 1) {
+                    let cur = si + c * plane
+                    copy(plane, cur - plane, cur)
+                    axpy(plane, alphaOverSize, padded + (c + n - 1) * plane, cur)
+                    axpy(plane, -alphaOverSize, padded + (c - 1) * plane, cur)
+                }
+                // y = x · scale^−β
+                let yi = y + img * C * plane
+                laneNegativePower(C * plane, si, beta, yi)
+                for j in 0..<(C * plane) { yi[j] *= xi[j] }
             }
         }
-        let total = bottom.count
-        let negBeta = -beta
-        for j in 0..<total { y[j] = x[j] * powf(s[j], negBeta) }
     }
 
     private func crossChannelBackward(_ top: Blob, _ bottom: Blob) {
-        let plane = height * width, C = channels, n = size
+        let plane = height * width, C = channels, n = size, per = crossScratch
         let dy = top.diff, y = top.data, x = bottom.data, s = scale.data, dx = bottom.diff
-        let ws = context.workspace.buffer((C + n - 1) * plane + 2 * plane)
-        let paddedRatio = ws                                  // (C + n − 1, H·W)
-        let accum = ws + (C + n - 1) * plane                  // (H·W)
-        let accumTimesX = accum + plane                       // (H·W)
-        setAll((C + n - 1) * plane, 0, paddedRatio)
-        let cacheRatio = 2 * alpha * beta / Float(n)
-        let negBeta = -beta
-        // dx = dy · scale^−β  − 2αβ/n · x · Σ_window dy·y/scale
-        for j in 0..<bottom.count { dx[j] = dy[j] * powf(s[j], negBeta) }
+        let ws = context.workspace.buffer(crossThreads * per)
+        let cacheRatio = 2 * alpha * beta / Float(n), beta = beta
         let inversePrePad = n - (n + 1) / 2
-        for img in 0..<num {
-            let off = img * C * plane
-            let ratio = paddedRatio + inversePrePad * plane
-            for j in 0..<(C * plane) { ratio[j] = dy[off + j] * y[off + j] / s[off + j] }
-            setAll(plane, 0, accum)
-            for c in 0..<(n - 1) { axpy(plane, 1, paddedRatio + c * plane, accum) }
-            for c in 0..<C {
-                axpy(plane, 1, paddedRatio + (c + n - 1) * plane, accum)
-                let xc = x + off + c * plane
-                for j in 0..<plane { accumTimesX[j] = xc[j] * accum[j] }
-                axpy(plane, -cacheRatio, accumTimesX, dx + off + c * plane)
-                axpy(plane, -1, paddedRatio + c * plane, accum)
+        // dx = dy · scale^−β  − 2αβ/n · x · Σ_window dy·y/scale, images split over threads
+        Parallel.forEachRange(num, limit: crossThreads) { part, images in
+            let paddedRatio = ws + part * per                      // (C + n − 1, H·W)
+            let accum = paddedRatio + (C + n - 1) * plane          // (H·W)
+            let accumTimesX = accum + plane                        // (H·W)
+            setAll((C + n - 1) * plane, 0, paddedRatio)
+            for img in images {
+                let off = img * C * plane
+                laneNegativePower(C * plane, s + off, beta, dx + off)
+                for j in 0..<(C * plane) { dx[off + j] *= dy[off + j] }
+                let ratio = paddedRatio + inversePrePad * plane
+                for j in 0..<(C * plane) { ratio[j] = dy[off + j] * y[off + j] / s[off + j] }
+                setAll(plane, 0, accum)
+                for c in 0..<(n - 1) { axpy(plane, 1, paddedRatio + c * plane, accum) }
+                for c in 0..<C {
+                    axpy(plane, 1, paddedRatio + (c + n - 1) * plane, accum)
+                    let xc = x + off + c * plane
+                    for j in 0..<plane { accumTimesX[j] = xc[j] * accum[j] }
+                    axpy(plane, -cacheRatio, accumTimesX, dx + off + c * plane)
+                    axpy(plane, -1, paddedRatio + c * plane, accum)
+                }
             }
         }
     }
@@ -163,8 +174,8 @@ public final class LRNLayer: Layer {
             boxSum(sq, sp, tmp, radius: prePad)
             for j in 0..<plane { sp[j] = 1 + alphaOverArea * sp[j] }
         }
-        let negBeta = -beta
-        for j in 0..<bottom.count { y[j] = x[j] * powf(s[j], negBeta) }
+        laneNegativePower(bottom.count, s, beta, y)
+        for j in 0..<bottom.count { y[j] *= x[j] }
     }
 
     private func withinChannelBackward(_ top: Blob, _ bottom: Blob) {
@@ -175,15 +186,15 @@ public final class LRNLayer: Layer {
         let ws = context.workspace.buffer(2 * plane)
         let ratio = ws, tmp = ws + plane
         let coeff = 2 * alpha * beta / Float(size * size)
-        let negBeta = -beta
         for pl in 0..<(num * channels) {
             let off = pl * plane
             for j in 0..<plane { ratio[j] = dy[off + j] * y[off + j] / s[off + j] }
             let d = dx + off
             // d = box sum of the ratios; the row pass reads `ratio` into `tmp`, so `d` is free
             boxSum(ratio, d, tmp, radius: prePad)
+            laneNegativePower(plane, s + off, beta, ratio)   // the ratios are summed: reuse
             for j in 0..<plane {
-                d[j] = dy[off + j] * powf(s[off + j], negBeta) - coeff * x[off + j] * d[j]
+                d[j] = dy[off + j] * ratio[j] - coeff * x[off + j] * d[j]
             }
         }
     }

@@ -2,7 +2,8 @@ import CaffeProto
 
 /// Caffe's Reshape layer: replaces the axes [axis, axis + num_axes) of the bottom by
 /// `reshape_param.shape`, where 0 copies the bottom's dimension at that position and a single
-/// -1 is inferred from the element count. The top is a copy of the bottom's values.
+/// -1 is inferred from the element count. The top is a view: it shares
+/// the bottom's data and diff, as in Caffe.
 public final class ReshapeLayer: Layer {
     override public var exactBottoms: Int? { 1 }
     override public var exactTops: Int? { 1 }
@@ -58,14 +59,11 @@ public final class ReshapeLayer: Layer {
         let count = shape.reduce(1, *)
         try require(count == b.count,
                     "\(label): output count must match input count: bottom \(b.shape) (\(b.count)) cannot become \(shape) (\(count))")
+        top[0].shareData(b)
+        top[0].shareDiff(b)
         top[0].reshape(shape)
     }
 
-    override public func forward(bottom: [Blob], top: [Blob]) throws {
-        copy(bottom[0].count, bottom[0].data, top[0].data)
-    }
-
-    override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
-        if propagateDown[0] { copy(bottom[0].count, top[0].diff, bottom[0].diff) }
-    }
+    // The top is the bottom's memory: nothing to compute either way.
+    override public func forward(bottom: [Blob], top: [Blob]) throws {}
 }

@@ -21,7 +21,22 @@ public final class ScaleLayer: Layer {
     private var outerDim = 0, scaleDim = 0, innerDim = 0
     private var biasTerm = false
     /// A copy of x when computing in place (needed for the gradient of s).
-    private let temp = Blob()
+    private let temp = Blob(hasDiff: false)
+    /// True when `temp` is a BatchNorm's saved output that equals x (see `reuseSavedInput`).
+    private var inputSavedElsewhere = false
+
+    /// Called by the Net before set-up: when this Scale runs in place right after an in-place
+    /// BatchNorm on the same blob (ResNet's conv → BatchNorm → Scale), the BatchNorm's saved
+    /// normalized output is this layer's input whenever it runs, so it serves as the copy of x
+    /// that in-place computation keeps: one activation-sized copy less, in memory and in time.
+    func reuseSavedOutput(of previous: Layer, bottom previousBottom: [Blob], top previousTop: [Blob],
+                          ownBottom bottom: [Blob], ownTop top: [Blob]) {
+        guard let norm = previous as? BatchNormLayer, bottom.count == 1, top.count == 1,
+              top[0] === bottom[0], previousTop.count == 1, previousTop[0] === previousBottom[0],
+              bottom[0] === previousTop[0] else { return }
+        temp.shareData(norm.normalized)
+        inputSavedElsewhere = true
+    }
 
     private func checkedAxis(_ b: Blob) throws -> Int {
         let a = Int(param.scaleParam.axis)
@@ -84,25 +99,18 @@ public final class ScaleLayer: Layer {
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         let b0 = bottom[0]
-        if top[0] === b0 { copy(b0.count, b0.data, temp.data) }
+        let inPlace = top[0] === b0
         let s = (bottom.count > 1 ? bottom[1] : blobs[0]).data
-        let x = b0.data, y = top[0].data
-        // x, y: (outer, scaleDim, inner); s: (scaleDim)
-        for n in 0..<outerDim {
-            for d in 0..<scaleDim {
-                let o = (n * scaleDim + d) * innerDim
-                let f = s[d]
-                for i in 0..<innerDim { y[o + i] = f * x[o + i] }
-            }
-        }
-        if biasTerm {
-            let bias = blobs[blobs.count - 1].data
-            for n in 0..<outerDim {
-                for d in 0..<scaleDim {
-                    let o = (n * scaleDim + d) * innerDim
-                    let bd = bias[d]
-                    for i in 0..<innerDim { y[o + i] += bd }
-                }
+        let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[blobs.count - 1].data : nil
+        let x = b0.data, y = top[0].data, saved = temp.data
+        let D = scaleDim, I = innerDim, skipSave = inputSavedElsewhere
+        // x, y: (outer, D, I); s, bias: (D). y = s[d]·x + bias[d], one (n, d) plane at a time;
+        // in place, x is saved first for the scale's gradient.
+        Parallel.forEachSlice(outerDim * D, grain: max(1, (1 << 16) / max(I, 1))) { planes in
+            for p in planes {
+                let o = p * I, d = p % D
+                if inPlace && !skipSave { (saved + o).update(from: x + o, count: I) }
+                laneAffine(I, x + o, s[d], bias?[d] ?? 0, y + o)
             }
         }
     }
@@ -112,38 +120,33 @@ public final class ScaleLayer: Layer {
         let dy = top[0].diff
         let scaleIsParam = bottom.count == 1
         let scale = scaleIsParam ? blobs[0] : bottom[1]
-        if biasTerm && paramPropagateDown[blobs.count - 1] {
-            // db[d] += Σ_n Σ_i dy[n, d, i]
-            let db = blobs[blobs.count - 1].diff
-            for n in 0..<outerDim {
-                for d in 0..<scaleDim {
-                    let o = (n * scaleDim + d) * innerDim
-                    var acc: Float = 0
-                    for i in 0..<innerDim { acc += dy[o + i] }
-                    db[d] += acc
+        let db: UnsafeMutablePointer<Float>? =
+            biasTerm && paramPropagateDown[blobs.count - 1] ? blobs[blobs.count - 1].diff : nil
+        let wantScale = (scaleIsParam && paramPropagateDown[0]) || (!scaleIsParam && propagateDown[1])
+        let ds: UnsafeMutablePointer<Float>? = wantScale ? scale.diff : nil
+        let dx: UnsafeMutablePointer<Float>? = propagateDown[0] ? b0.diff : nil
+        // x is the saved copy when in place
+        let x = top[0] === b0 ? temp.data : b0.data, s = scale.data
+        let D = scaleDim, I = innerDim, N = outerDim
+        if !scaleIsParam, let ds { setAll(D, 0, ds) }
+        // Whole channels d per thread: db[d] += Σ dy, ds[d] += Σ dy·x over (n, i), then
+        // dx = s[d]·dy (after the sums, so dx may be dy in place).
+        Parallel.forEachSlice(D, grain: max(1, (1 << 16) / max(N * I, 1))) { channels in
+            for d in channels {
+                if db != nil || ds != nil {
+                    var g: Float = 0, a: Float = 0
+                    for n in 0..<N {
+                        let r = laneDotAndSum(I, dy + (n * D + d) * I, x + (n * D + d) * I)
+                        a += r.dot; g += r.sum
+                    }
+                    db?[d] += g
+                    ds?[d] += a
                 }
-            }
-        }
-        if (scaleIsParam && paramPropagateDown[0]) || (!scaleIsParam && propagateDown[1]) {
-            // ds[d] (+)= Σ_n Σ_i dy[n, d, i] · x[n, d, i]; x is the saved copy when in place
-            let x = top[0] === b0 ? temp.data : b0.data
-            let ds = scale.diff
-            if !scaleIsParam { setAll(scaleDim, 0, ds) }
-            for n in 0..<outerDim {
-                for d in 0..<scaleDim {
-                    let o = (n * scaleDim + d) * innerDim
-                    ds[d] += dot(innerDim, dy + o, x + o)
-                }
-            }
-        }
-        if propagateDown[0] {
-            // dx = dy · s[d] (elementwise, so it may overwrite dy in place)
-            let s = scale.data, dx = b0.diff
-            for n in 0..<outerDim {
-                for d in 0..<scaleDim {
-                    let o = (n * scaleDim + d) * innerDim
-                    let f = s[d]
-                    for i in 0..<innerDim { dx[o + i] = f * dy[o + i] }
+                if let dx {
+                    for n in 0..<N {
+                        let o = (n * D + d) * I
+                        laneAffine(I, dy + o, s[d], 0, dx + o)
+                    }
                 }
             }
         }

@@ -17,7 +17,7 @@ public final class SoftmaxWithLossLayer: Layer {
     private var ignoreLabel: Int? = nil
     private var normalization: Caffe_LossParameter.NormalizationMode = .valid
     /// The probabilities, kept for backward.
-    private let prob = Blob()
+    private let prob = Blob(hasDiff: false)
     /// Non-ignored positions in the last forward.
     private var validCount = 0
 

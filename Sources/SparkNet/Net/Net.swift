@@ -113,6 +113,9 @@ public final class Net {
                 available.insert(tname)
                 tVec.append(blob)
             }
+            if let scale = layer as? ScaleLayer, let p = layers.indices.last {
+                scale.reuseSavedOutput(of: layers[p], bottom: bottoms[p], top: tops[p], ownBottom: bVec, ownTop: tVec)
+            }
             try layer.setUpAndReshape(bottom: bVec, top: tVec)
             try Net.copyEmbeddedBlobs(lp, into: layer)
 
