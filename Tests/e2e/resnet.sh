@@ -10,7 +10,8 @@ FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 EXAMPLE="$REPO/examples/fashion-mnist-resnet"
 ITERS=300
 
-# The example's own net and solver; only the data paths, the length and the snapshot change.
+# The example's own net and solver; only the data paths, the train batch (32: `make test` runs
+# the debug binary), the length and the snapshot change.
 mkdir -p data snap
 "$BIN" convert-idx --images "$FASHION/train-images-idx3-ubyte.gz" \
   --labels "$FASHION/train-labels-idx1-ubyte.gz" --output data/train.h5 >/dev/null 2>&1 &&
@@ -19,13 +20,15 @@ mkdir -p data snap
 [ $? -eq 0 ] || { bad "convert Fashion-MNIST from $FASHION" "convert-idx failed"; finish; exit; }
 echo "$WORK/data/train.h5" >data/train.txt
 echo "$WORK/data/test.h5" >data/test.txt
-sed "s#data/fashion-mnist/#$WORK/data/#" "$EXAMPLE/resnet_train_test.prototxt" >net.prototxt
+sed -e "s#data/fashion-mnist/#$WORK/data/#" -e "s#batch_size: 64#batch_size: 32#" \
+  "$EXAMPLE/resnet_train_test.prototxt" >net.prototxt
 sed -e "s#^net: .*#net: \"$WORK/net.prototxt\"#" -e "s#^max_iter: .*#max_iter: $ITERS#" \
     -e "s#^test_iter: .*#test_iter: 10#" -e "s#^test_interval: .*#test_interval: 100000#" \
     -e "s#^display: .*#display: 20#" -e "s#^snapshot: .*#snapshot: 0#" \
     -e "s#^snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap/resnet\"#" \
     "$EXAMPLE/resnet_solver.prototxt" >solver.prototxt
-grep -q "max_iter: $ITERS" solver.prototxt && grep -q "$WORK/data/train.txt" net.prototxt ||
+grep -q "max_iter: $ITERS" solver.prototxt && grep -q "$WORK/data/train.txt" net.prototxt &&
+  grep -q "batch_size: 32" net.prototxt ||
   { bad "derive the short run from $EXAMPLE" "the sed patterns no longer match the example"; finish; exit; }
 
 OUT="$WORK/train.out"
