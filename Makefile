@@ -83,8 +83,8 @@ resnet-demo: deps release
 	set -o pipefail; start=$$(date +%s); \
 	mpirun -np 2 -x OPENBLAS_NUM_THREADS=1 $(RELEASE_BIN) train \
 	    --solver examples/fashion-mnist-resnet/resnet_solver.prototxt --sync average --tau 10 \
-	    2>&1 | tee $(RESNET_SNAPSHOTS)/train.log; \
-	echo; echo "Wall time: $$(( $$(date +%s) - start )) s"
+	    2>&1 | tee $(RESNET_SNAPSHOTS)/train.log && \
+	echo && echo "Wall time: $$(( $$(date +%s) - start )) s"
 	@grep -E "Final test accuracy" $(RESNET_SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
 	@grep -E "Wrote .*\.caffemodel" $(RESNET_SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
 
