@@ -43,6 +43,15 @@ let package = Package(
             name: "sparknet-bench",
             dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto", "CMPI", "CBLAS"],
             path: "bench/probe"),
+        // Nets written in Swift (NetSpec), and a program that prints them as prototxt.
+        .target(
+            name: "SparkNetExamples",
+            dependencies: ["SparkNet", "CaffeProto"],
+            path: "examples/swift-dsl/SparkNetExamples"),
+        .executableTarget(
+            name: "swift-dsl-example",
+            dependencies: ["SparkNet", "SparkNetExamples", "CaffeProto"],
+            path: "examples/swift-dsl/swift-dsl-example"),
         .target(
             name: "SparkNetTestSupport",
             dependencies: ["SparkNet", "CaffeProto",
@@ -50,7 +59,7 @@ let package = Package(
             path: "Tests/SparkNetTestSupport"),
         .testTarget(
             name: "SparkNetTests",
-            dependencies: ["SparkNet", "SparkNetTestSupport", "CaffeProto"]),
+            dependencies: ["SparkNet", "SparkNetTestSupport", "SparkNetExamples", "CaffeProto"]),
         .testTarget(
             name: "SparkNetMPITests",
             dependencies: ["SparkNet", "SparkNetMPI", "SparkNetTestSupport", "CaffeProto", "CMPI"]),
