@@ -26,6 +26,8 @@ done <<'EOF'
 lenet examples/fashion-mnist/lenet_train_test.prototxt
 cifar10-quick bench/nets/cifar10_quick_train.prototxt
 resnet examples/fashion-mnist-resnet/resnet_train_test.prototxt
+alexnet-deploy examples/deploy/alexnet_deploy.prototxt
+googlenet-deploy examples/deploy/googlenet_deploy.prototxt
 lenet examples/fashion-mnist/lenet_solver.prototxt --solver
 resnet examples/fashion-mnist-resnet/resnet_solver.prototxt --solver
 EOF

@@ -9,6 +9,8 @@ public enum ExampleNets {
         ("lenet", lenet, "examples/fashion-mnist/lenet_train_test.prototxt"),
         ("cifar10-quick", cifar10Quick, "bench/nets/cifar10_quick_train.prototxt"),
         ("resnet", fashionResNet, "examples/fashion-mnist-resnet/resnet_train_test.prototxt"),
+        ("alexnet-deploy", alexNet, "examples/deploy/alexnet_deploy.prototxt"),
+        ("googlenet-deploy", googLeNet, "examples/deploy/googlenet_deploy.prototxt"),
     ]
 
     /// The example solvers, likewise.
