@@ -21,7 +21,7 @@ def main():
     if solver:
         args = args[1:]
     if len(args) != 2:
-        print(__doc__.strip().splitlines()[-4], file=sys.stderr)
+        print("usage: prototxt_equal.py [--solver] A.prototxt B.prototxt", file=sys.stderr)
         return 2
     try:
         from google.protobuf import text_format
@@ -59,8 +59,7 @@ def main():
                     print("layer #%d differs:\n--- %s\n%s--- %s\n%s" % (
                         i + 1, args[0], la, args[1], lb))
                     return 1
-        print("--- %s\n%s--- %s\n%s" % (args[0], a,
-                                      args[1], b))
+        print("--- %s\n%s--- %s\n%s" % (args[0], a, args[1], b))
         return 1
 
 
