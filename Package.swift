@@ -53,6 +53,15 @@ let package = Package(
             name: "sparknet-fuzz",
             dependencies: ["SparkNetFuzz"],
             path: "Tests/fuzz/Driver"),
+        // Nets written in Swift (NetSpec), and a program that prints them as prototxt.
+        .target(
+            name: "SparkNetExamples",
+            dependencies: ["SparkNet", "CaffeProto"],
+            path: "examples/swift-dsl/SparkNetExamples"),
+        .executableTarget(
+            name: "swift-dsl-example",
+            dependencies: ["SparkNet", "SparkNetExamples", "CaffeProto"],
+            path: "examples/swift-dsl/swift-dsl-example"),
         .target(
             name: "SparkNetTestSupport",
             dependencies: ["SparkNet", "CaffeProto",
@@ -60,7 +69,7 @@ let package = Package(
             path: "Tests/SparkNetTestSupport"),
         .testTarget(
             name: "SparkNetTests",
-            dependencies: ["SparkNet", "SparkNetTestSupport", "CaffeProto"]),
+            dependencies: ["SparkNet", "SparkNetTestSupport", "SparkNetExamples", "CaffeProto"]),
         .testTarget(
             name: "SparkNetMPITests",
             dependencies: ["SparkNet", "SparkNetMPI", "SparkNetTestSupport", "SparkNetFuzz", "CaffeProto", "CMPI"]),
