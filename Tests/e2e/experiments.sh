@@ -40,9 +40,7 @@ for x, y in zip(a, b):
 PY
 
 # --- async-easgd, rank 3 much slower: the fast ranks make more local steps, no hang
-solver async 'max_iter: 60
-test_iter: 4
-test_interval: 20'
+solver async
 sed -i 's/^max_iter: 20$//; s/^test_interval: 10$//; s/^test_iter: 4$//' solver_async.prototxt
 printf 'max_iter: 60\ntest_iter: 4\ntest_interval: 20\n' >>solver_async.prototxt
 mpi async 4 train --solver solver_async.prototxt --sync async-easgd --tau 2 --slow-rank 3:20 --metrics "$WORK/async.jsonl"
