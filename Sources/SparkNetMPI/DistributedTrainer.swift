@@ -127,6 +127,9 @@ public final class DistributedTrainer {
     private let target: AccuracyTarget?
     /// async-easgd with K > 1: rank 0's iteration is the job's.
     private var schedule: AsyncSchedule?
+    /// Whether the ranks run on their own clocks (async-easgd on K > 1 ranks), so no collective
+    /// can be tied to an iteration.
+    var asyncRanksDiverge: Bool { schedule != nil }
     private var startTime = 0.0
     /// This rank's local steps since `start` (in async-easgd a fast rank makes more than a slow one).
     public private(set) var localSteps = 0
@@ -524,7 +527,11 @@ public final class DistributedTrainer {
                 try CaffeModel.write(s.net, to: Self.centerPath(forState: base + ".solverstate"))
             }
         }
-        try sealSnapshot(base: base, iteration: s.iter)
+        // async-easgd on K > 1 ranks: each rank snapshots on its own clock mid-run, so only the
+        // final snapshot (every rank at rank 0's iteration) is a set the ranks seal together.
+        if schedule == nil || finished || s.requestedEarlyExit {
+            try sealSnapshot(base: base, iteration: s.iter)
+        }
     }
 
     /// Runs `body` with `values` in the net's weight arena, then puts the weights back.

@@ -31,6 +31,8 @@ extension DistributedTrainer {
     /// disk; a snapshot request writes one (unless the periodic one is due) and goes on. At the
     /// last boundary training ends anyway, with its own snapshot.
     func actOnSignals(_ s: Solver, last: Bool) throws {
+        // async-easgd's ranks step at their own pace and meet at no iteration boundary.
+        guard !asyncRanksDiverge else { return }
         phase("the signal check after iteration \(s.iter)")
         guard let d = stops.atBoundary(iter: s.iter, last: last), !last else { return }
         let periodic = s.param.snapshot > 0 && s.iter % Int(s.param.snapshot) == 0
