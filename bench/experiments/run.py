@@ -28,18 +28,16 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SOLVER = os.path.join(REPO, "bench", "experiments", "lenet_solver.prototxt")
 
-# The issue asks for a = 0.85 in the crossover and unequal-worker tables. On the shared 2-core
-# machine that takes ~600 iterations per run (the speedup table measures it), too long for 60+
-# runs in the hour we had, so those two tables use a = 0.80 (~200 iterations) and one seed; see
-# docs/experiments.md.
+# One seed for K > 1 (and for the crossover and unequal tables): more seeds fit the drivers
+# (`seeds`), not the time the committed run had; see docs/experiments.md.
 FULL = dict(
     speedup=dict(ks=[1, 2, 4, 8], taus=[1, 5, 10, 20, 50, 100], accuracies=[0.80, 0.85],
                  seeds_k1=[1701, 1702, 1703], seeds=[1701], max_iter=800, budget_s=300,
                  fixed_budget_iter=200, test_iter=100, test_every=100),
     crossover=dict(ks=[2, 4], delays=[0, 0.001, 0.01, 0.1, 1.0],
                    modes=["gradient", "master", "average", "easgd", "async-easgd"],
-                   accuracy=0.80, seeds=[1701], max_iter=1000, budget_s=100, test_iter=100, test_every=100),
-    unequal=dict(k=4, slow="3:3", accuracy=0.80, seeds=[1701], max_iter=1000, budget_s=240,
+                   accuracy=0.85, seeds=[1701], max_iter=1500, budget_s=200, test_iter=100, test_every=100),
+    unequal=dict(k=4, slow="3:3", accuracy=0.85, seeds=[1701], max_iter=1500, budget_s=240,
                  test_iter=100, test_every=100),
 )
 # A 2x2 corner of each table, small enough for `make test` (< 5 min on 2 cores).
