@@ -63,7 +63,12 @@ fi
 # --- preemption: USR1 to the batch shell mid-run (what --signal=B:USR1@90 sends before the time
 # limit or a preemption): the ranks write one complete snapshot and stop, the script requeues
 # the job, the next run resumes (--snapshot auto), and the final weights equal an undisturbed run's.
-M=200000
+# The preempted job runs with --comm-delay (a sleep per exchange, which leaves the weights
+# unchanged bit for bit: Tests/e2e/experiments.sh), so it lasts at least M/5 x 5 ms = 20 s
+# whatever the machine's speed, and its ranks leave CPU time to Slurm's daemons. Without it the
+# tiny net runs ~12,000 it/s with both cores busy, and scancel took up to 12 s to reach
+# slurmctld: a fast machine finished the whole run before the signal arrived.
+M=20000
 mkdir -p "$WORK/pre" "$WORK/undisturbed"
 sed -e "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/pre/tiny\"#; s#max_iter: .*#max_iter: $M#" \
     -e "s#display: .*#display: 500#; s#test_interval: .*#test_interval: 5000#; s#^snapshot: .*##" solver.prototxt >pre.prototxt
@@ -71,7 +76,7 @@ sed "s#$WORK/pre/#$WORK/undisturbed/#" pre.prototxt >undisturbed.prototxt
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false timeout 300 \
   mpirun --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 "$BIN" train --solver undisturbed.prototxt --tau 5 >undisturbed.out 2>&1
 (cd "$REPO" && timeout 400 sbatch --wait --ntasks=2 --cpus-per-task=1 --output="$WORK/slurm-%j.out" \
-   slurm/train.sbatch "$WORK/pre.prototxt" --tau 5) >"$WORK/sbatch-pre.out" 2>&1 &
+   slurm/train.sbatch "$WORK/pre.prototxt" --tau 5 --comm-delay 0.005) >"$WORK/sbatch-pre.out" 2>&1 &
 sbatch_pid=$!
 job=""
 for _ in $(seq 1 1200); do
