@@ -84,7 +84,7 @@ import SparkNetTestSupport
         let top = Blob()
         let x = Blob(shape: [2, 3])
         try layer.setUpAndReshape(bottom: [x], top: [top])
-        x.reshape([2, 4])
+        try x.reshape([2, 4])
         let m = errorMessage { try layer.reshape(bottom: [x], top: [top]) }
         #expect(m?.contains("fc") == true)
         let m2 = errorMessage { _ = try runForward("name: \"fc\" type: \"InnerProduct\"", [x]) }

@@ -48,7 +48,7 @@ import SparkNetTestSupport
     @Test func viewsFollowTheirBottomWhenItGrows() throws {
         let net = try Fixtures.net(Self.viewsNet)
         let data = try #require(net.blob(named: "data")), label = try #require(net.blob(named: "label"))
-        data.reshape([16, 3, 2, 2]); label.reshape([16])
+        try data.reshape([16, 3, 2, 2]); try label.reshape([16])
         try net.reshape()
         let conv = try #require(net.blob(named: "conv")), flat = try #require(net.blob(named: "flat"))
         let split1 = try #require(net.blob(named: "conv_conv_0_split_1"))

@@ -26,6 +26,12 @@ sed 's/num_output: 4/num_output: 4 num_output: 6/' net.prototxt >twice.prototxt
 expect_error field_given_twice "twice.prototxt:7:37|non-repeated field 'num_output'|line 7, column 23" time --model twice.prototxt
 printf 'name: "x"\nlayer { name: "d" type: "Input" top: "d" input_param { shape { dim: 100000 dim: 100000 dim: 100000 } } }\n' >huge_input.prototxt
 expect_error huge_input "input_param.shape|INT_MAX" time --model huge_input.prototxt
+# Sizes that come from layer parameters are checked before anything is allocated, as Caffe's
+# Blob::Reshape checks them: a weight blob, then a top blob, over INT_MAX values.
+printf 'name: "x"\nlayer { name: "d" type: "Input" top: "d" input_param { shape { dim: 2 dim: 3 } } }\nlayer { name: "ip" type: "InnerProduct" bottom: "d" top: "ip" inner_product_param { num_output: 2000000000 } }\n' >huge_ip.prototxt
+expect_error huge_layer_param "layer 'ip' (InnerProduct)|[2000000000, 3]|INT_MAX" time --model huge_ip.prototxt
+printf 'name: "x"\nlayer { name: "d" type: "Input" top: "d" input_param { shape { dim: 64 dim: 1 dim: 100 dim: 100 } } }\nlayer { name: "c" type: "Convolution" bottom: "d" top: "c" convolution_param { num_output: 1000000 kernel_size: 1 } }\n' >huge_top.prototxt
+expect_error huge_layer_top "layer 'c' (Convolution)|[64, 1000000, 100, 100]|INT_MAX" time --model huge_top.prototxt
 printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_iter: 10\nbase_lr: 0.2\n' >twice_solver.prototxt
 expect_error solver_field_given_twice "twice_solver.prototxt:4:1|'base_lr'" train --solver twice_solver.prototxt
 printf 'net: "net.prototxt"\nbase_lr: 0.1\nmax_itr: 10\n' >bad_solver.prototxt

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Floats a blob's data or diff lives in. Several blobs may hold the same storage (Caffe's
 /// ShareData/ShareDiff), so growing it moves every sharer to the new memory at once: no blob is
 /// ever left pointing at freed memory.
@@ -54,6 +56,8 @@ public final class Blob {
     /// so a training step does not carry a gradient-sized block nobody writes.
     public let hasDiff: Bool
 
+    /// A zero blob. `shape` must be a valid size (see `checkedCount`): layers build their
+    /// blobs empty and `reshape` them, which checks.
     public init(shape: [Int] = [], hasDiff: Bool = true) {
         let n = shape.reduce(1, *)
         self.shape = shape
@@ -71,17 +75,48 @@ public final class Blob {
     }
 
     /// Changes the shape; grows the storage when needed (new elements are zero). Growing shared
-    /// storage grows it for every blob that shares it.
-    public func reshape(_ newShape: [Int]) {
-        let n = newShape.reduce(1, *)
-        precondition(newShape.allSatisfy { $0 >= 0 }, "negative dimension in \(newShape)")
+    /// storage grows it for every blob that shares it. Throws `BlobSizeError`, before allocating,
+    /// for a shape Caffe would refuse (a negative dimension, more than INT_MAX values) or one
+    /// larger than this machine's memory.
+    public func reshape(_ newShape: [Int]) throws {
+        let n = try Blob.checkedCount(newShape, withDiff: hasDiff)
         dataStorage.reserve(n)
         if hasDiff { diffStorage.reserve(n) }
         shape = newShape
         count = n
     }
 
-    public func reshapeLike(_ other: Blob) { reshape(other.shape) }
+    public func reshapeLike(_ other: Blob) throws { try reshape(other.shape) }
+
+    /// Read once: layers reshape their blobs on every forward pass.
+    public static let physicalMemory = ProcessInfo.processInfo.physicalMemory
+
+    /// Caffe's limit on one blob's values (Blob::Reshape checks count <= INT_MAX).
+    public static let maxCount = Int(Int32.max)
+
+    /// The number of values in `shape`, checked before anything is allocated: no negative
+    /// dimension, at most INT_MAX values (as Caffe), and data (plus diff) within physical memory.
+    public static func checkedCount(_ shape: [Int], withDiff: Bool = true,
+                                    memory: UInt64 = Blob.physicalMemory) throws -> Int {
+        if let d = shape.first(where: { $0 < 0 }) {
+            throw BlobSizeError(shape: shape, reason: "has a negative dimension (\(d))")
+        }
+        var n = 1
+        for d in shape {
+            let (p, overflow) = n.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxCount else {
+                throw BlobSizeError(shape: shape, reason: "holds more than INT_MAX (2147483647) values, Caffe's limit for a blob")
+            }
+            n = p
+        }
+        let bytes = UInt64(n) * 4 * (withDiff ? 2 : 1)
+        if bytes > memory {
+            throw BlobSizeError(shape: shape, reason: String(format: "needs %.1f GiB as floats%@, more than this machine's %.0f GiB of memory",
+                                                             Double(bytes) / 1_073_741_824, withDiff ? " with its gradient" : "",
+                                                             Double(memory) / 1_073_741_824))
+        }
+        return n
+    }
 
     /// Makes `data` the same memory as `other`'s (Caffe's ShareData). Call from a layer's
     /// `reshape`, before giving this blob a shape of `other`'s count.
@@ -146,4 +181,11 @@ public final class Blob {
     public func zeroDiff() { setAll(count, 0, diff) }
 
     public var shapeString: String { shape.map(String.init).joined(separator: " ") + " (\(count))" }
+}
+
+/// A blob shape that cannot be allocated; layers and the Net add which layer asked for it.
+public struct BlobSizeError: Error, CustomStringConvertible {
+    public let shape: [Int]
+    public let reason: String
+    public var description: String { "blob shape \(shape) \(reason)" }
 }

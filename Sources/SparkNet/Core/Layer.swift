@@ -84,8 +84,12 @@ open class Layer {
         if equalBottomTopCount {
             try require(bottom.count == top.count, "\(label): needs as many tops as bottoms")
         }
-        try setUp(bottom: bottom, top: top)
-        try reshape(bottom: bottom, top: top)
+        do {
+            try setUp(bottom: bottom, top: top)
+            try reshape(bottom: bottom, top: top)
+        } catch let e as BlobSizeError {
+            throw SparkNetError("\(label): \(e)")
+        }
         if paramPropagateDown.count != blobs.count {
             paramPropagateDown = Array(repeating: true, count: blobs.count)
         }
@@ -94,6 +98,7 @@ open class Layer {
     /// A new learnable blob of `shape`, filled by `filler` when given (else zeros). Weights that
     /// a LayerParameter carries in `blobs` are copied over these by the Net after set-up.
     public func makeParamBlob(_ shape: [Int], filler: Caffe_FillerParameter?) throws -> Blob {
+        _ = try Blob.checkedCount(shape)
         let b = Blob(shape: shape)
         if let f = filler { try Filler.fill(b, f, rng: &context.rng, label: label) }
         return b

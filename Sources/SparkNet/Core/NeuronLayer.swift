@@ -5,6 +5,6 @@ open class NeuronLayer: Layer {
     override open var exactTops: Int? { 1 }
 
     override open func reshape(bottom: [Blob], top: [Blob]) throws {
-        top[0].reshapeLike(bottom[0])
+        try top[0].reshapeLike(bottom[0])
     }
 }

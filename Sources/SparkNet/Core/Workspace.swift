@@ -9,8 +9,11 @@ public final class Workspace {
     deinit { pointer.deallocate() }
 
     /// Makes sure at least `n` floats are available. Call from `reshape`, never in the hot loop.
-    public func reserve(_ n: Int) {
+    /// Throws `BlobSizeError` before allocating when `n` passes Caffe's INT_MAX limit (its im2col
+    /// buffer is a Blob) or this machine's memory.
+    public func reserve(_ n: Int) throws {
         if n > capacity {
+            _ = try Blob.checkedCount([n], withDiff: false)
             pointer.deallocate()
             pointer = .allocate(capacity: n)
             pointer.initialize(repeating: 0, count: n)

@@ -34,10 +34,10 @@ public final class AccuracyLayer: Layer {
         inner = b.count(from: axis + 1)
         try require(outer * inner == bottom[1].count,
                     "\(label): number of labels must match number of predictions: prediction shape \(b.shape) with axis \(axis) needs \(outer * inner) labels, label blob \(bottom[1].shape) has \(bottom[1].count)")
-        top[0].reshape([])
+        try top[0].reshape([])
         if top.count > 1 {
-            top[1].reshape([classes])
-            classCounts.reshape([classes])
+            try top[1].reshape([classes])
+            try classCounts.reshape([classes])
         }
     }
 

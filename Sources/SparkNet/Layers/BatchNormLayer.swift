@@ -57,9 +57,9 @@ public final class BatchNormLayer: Layer {
         let c = b.numAxes == 1 ? 1 : b.shape[1]
         try require(c == channels, "\(label): bottom \(b.shape) has \(c) channels, expected \(channels)")
         try require(b.shape[0] > 0, "\(label): bottom \(b.shape) has an empty batch")
-        if top[0] !== b { top[0].reshape(b.shape) }
-        mean.reshape([channels]); variance.reshape([channels]); stddev.reshape([channels])
-        xNorm.reshape(b.shape)
+        if top[0] !== b { try top[0].reshape(b.shape) }
+        try mean.reshape([channels]); try variance.reshape([channels]); try stddev.reshape([channels])
+        try xNorm.reshape(b.shape)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

@@ -48,7 +48,7 @@ public final class ConcatLayer: Layer {
             top[0].shareData(b0)
             top[0].shareDiff(b0)
         }
-        top[0].reshape(topShape)
+        try top[0].reshape(topShape)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

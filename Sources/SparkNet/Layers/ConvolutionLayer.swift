@@ -159,7 +159,7 @@ public final class ConvolutionLayer: Layer {
         try require(outH > 0 && outW > 0,
                     "\(label): the kernel (\(geometry.kernelH)x\(geometry.kernelW), dilation \(geometry.dilationH)x\(geometry.dilationW), pad \(geometry.padH)x\(geometry.padW)) does not fit the \(geometry.height)x\(geometry.width) input; output would be \(outH)x\(outW)")
         let topShape = Array(b0.shape[..<channelAxis]) + [numOutput, outH, outW]
-        for t in top { t.reshape(topShape) }
+        for t in top { try t.reshape(topShape) }
         let perImage = max(1, geometry.columnCount(batch: 1))
         chunk = max(1, min(num, Self.columnBudget / perImage))
         if geometry.padH > 0 || geometry.padW > 0 {
@@ -183,7 +183,7 @@ public final class ConvolutionLayer: Layer {
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0)
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
-        context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
+        try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
                                       2 * numOutput * kernelDim + implicitScratch))
     }

@@ -18,8 +18,8 @@ public final class DropoutLayer: Layer {
     }
 
     override public func reshape(bottom: [Blob], top: [Blob]) throws {
-        top[0].reshapeLike(bottom[0])
-        if phase == .train { mask.reshapeLike(bottom[0]) }
+        try top[0].reshapeLike(bottom[0])
+        if phase == .train { try mask.reshapeLike(bottom[0]) }
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

@@ -28,8 +28,8 @@ public final class EltwiseLayer: Layer {
             try require(b.shape == bottom[0].shape,
                         "\(label): all bottoms must have the same shape: bottom[0] is \(bottom[0].shape), bottom[\(i)] is \(b.shape)")
         }
-        top[0].reshapeLike(bottom[0])
-        if op == .max { maxIndex.reshapeLike(bottom[0]) }
+        try top[0].reshapeLike(bottom[0])
+        if op == .max { try maxIndex.reshapeLike(bottom[0]) }
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

@@ -16,8 +16,8 @@ public final class EuclideanLossLayer: Layer {
                     "\(label): inputs must have the same dimension: bottom[0] is \(bottom[0].shape), bottom[1] is \(bottom[1].shape)")
         try require(bottom[0].count == bottom[1].count,
                     "\(label): inputs must have the same count: bottom[0] is \(bottom[0].shape), bottom[1] is \(bottom[1].shape)")
-        top[0].reshape([])
-        difference.reshapeLike(bottom[0])
+        try top[0].reshape([])
+        try difference.reshapeLike(bottom[0])
     }
 
     private func num(_ b: Blob) -> Float { Float(max(b.shape.first ?? 1, 1)) }

@@ -18,7 +18,7 @@ public final class FlattenLayer: Layer {
         let shape = Array(b.shape[..<start]) + [b.count(start, end + 1)] + Array(b.shape[(end + 1)...])
         top[0].shareData(b)
         top[0].shareDiff(b)
-        top[0].reshape(shape)
+        try top[0].reshape(shape)
     }
 
     // The top is the bottom's memory: nothing to compute either way.

@@ -32,7 +32,7 @@ public final class HDF5DataLayer: Layer, DataLayer {
         // Tops get [batch_size] + sample shape.
         for (t, name) in param.top.enumerated() {
             guard let d = s.topNames.firstIndex(of: name) else { continue }
-            top[t].reshape([batchSize] + s.sampleShapes[d])
+            try top[t].reshape([batchSize] + s.sampleShapes[d])
         }
     }
 

@@ -36,9 +36,9 @@ public final class InnerProductLayer: Layer {
         try require(k == inputSize,
                     "\(label): input size incompatible with inner product parameters: bottom \(bottom[0].shape) has \(k) elements from axis \(axis), expected \(inputSize)")
         rows = bottom[0].count(0, axis)
-        top[0].reshape(Array(bottom[0].shape[..<axis]) + [numOutput])
+        try top[0].reshape(Array(bottom[0].shape[..<axis]) + [numOutput])
         if biasTerm {
-            biasMultiplier.reshape([rows])
+            try biasMultiplier.reshape([rows])
             setAll(rows, 1, biasMultiplier.data)
         }
     }

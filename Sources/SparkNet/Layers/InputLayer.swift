@@ -20,7 +20,7 @@ public final class InputLayer: Layer {
             let count = dims.reduce(Int64(1)) { min($0 * $1, Int64(Int32.max) + 1) }
             try require(count <= Int64(Int32.max),
                         "\(label): input_param.shape \(dims) for top \(i) holds more than INT_MAX (2147483647) values, Caffe's limit for a blob")
-            t.reshape(dims.map { Int($0) })
+            try t.reshape(dims.map { Int($0) })
         }
     }
 

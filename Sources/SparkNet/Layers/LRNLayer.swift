@@ -45,18 +45,18 @@ public final class LRNLayer: Layer {
                     "\(label): bottom must have 4 axes (num, channels, height, width), got \(b.shape)")
         try require(top[0] !== b, "\(label): cannot compute in place (backward needs both the input and the output)")
         num = b.shape[0]; channels = b.shape[1]; height = b.shape[2]; width = b.shape[3]
-        top[0].reshape(b.shape)
-        scale.reshape(b.shape)
+        try top[0].reshape(b.shape)
+        try scale.reshape(b.shape)
         let plane = height * width
         switch region {
         case .acrossChannels:
             // per thread: forward padded squares (C + n − 1, H·W); backward padded ratios of the
             // same size plus the running accumulator and its product with x (2 · H·W).
             crossThreads = Parallel.threads
-            context.workspace.reserve(crossThreads * crossScratch)
+            try context.workspace.reserve(crossThreads * crossScratch)
         case .withinChannel:
             // squares or ratios of one plane + the row-pass box sum of one plane
-            context.workspace.reserve(2 * plane)
+            try context.workspace.reserve(2 * plane)
         }
     }
 

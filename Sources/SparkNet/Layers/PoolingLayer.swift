@@ -104,8 +104,8 @@ public final class PoolingLayer: Layer {
         try require(pooledH > 0 && pooledW > 0,
                     "\(label): the \(kernelH)x\(kernelW) kernel (pad \(padH)x\(padW)) does not fit the \(height)x\(width) input")
         let shape = [b.shape[0], channels, pooledH, pooledW]
-        top[0].reshape(shape)
-        if top.count > 1 { top[1].reshape(shape) }
+        try top[0].reshape(shape)
+        if top.count > 1 { try top[1].reshape(shape) }
         tiledMax2x2 = method == .max && top.count == 1 && !globalPooling && kernelH == 2 && kernelW == 2
             && strideH == 2 && strideW == 2 && padH == 0 && padW == 0
             && height == 2 * pooledH && width == 2 * pooledW
@@ -115,7 +115,7 @@ public final class PoolingLayer: Layer {
         scratchFloats = tiledMax2x2 ? 0 : kernels.scratchFloats(max: method == .max)
         // below ~64 K inputs a hand-off to another thread costs more than it saves
         poolThreads = b.count >= 1 << 16 ? Parallel.threads : 1
-        context.workspace.reserve(scratchFloats * poolThreads)
+        try context.workspace.reserve(scratchFloats * poolThreads)
         if method == .max && top.count == 1 && !tiledMax2x2 {
             let n = top[0].count
             if n > maskCapacity {

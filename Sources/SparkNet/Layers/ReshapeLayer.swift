@@ -61,7 +61,7 @@ public final class ReshapeLayer: Layer {
                     "\(label): output count must match input count: bottom \(b.shape) (\(b.count)) cannot become \(shape) (\(count))")
         top[0].shareData(b)
         top[0].shareDiff(b)
-        top[0].reshape(shape)
+        try top[0].reshape(shape)
     }
 
     // The top is the bottom's memory: nothing to compute either way.

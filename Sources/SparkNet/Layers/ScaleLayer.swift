@@ -94,7 +94,7 @@ public final class ScaleLayer: Layer {
             try require(bias.count == scaleDim,
                         "\(label): the bias has shape \(bias.shape), expected \(scale.shape) (the scale's)")
         }
-        if top[0] === b0 { temp.reshape(b0.shape) } else { top[0].reshape(b0.shape) }
+        if top[0] === b0 { try temp.reshape(b0.shape) } else { try top[0].reshape(b0.shape) }
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

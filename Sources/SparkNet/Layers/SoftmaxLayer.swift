@@ -12,8 +12,8 @@ public final class SoftmaxLayer: Layer {
 
     override public func reshape(bottom: [Blob], top: [Blob]) throws {
         (outer, channels, inner) = try softmaxGeometry(bottom[0], axis: Int(param.softmaxParam.axis), label: label)
-        top[0].reshapeLike(bottom[0])
-        context.workspace.reserve(inner)
+        try top[0].reshapeLike(bottom[0])
+        try context.workspace.reserve(inner)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

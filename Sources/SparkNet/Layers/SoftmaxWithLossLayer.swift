@@ -36,10 +36,10 @@ public final class SoftmaxWithLossLayer: Layer {
         (outer, channels, inner) = try softmaxGeometry(bottom[0], axis: Int(param.softmaxParam.axis), label: label)
         try require(outer * inner == bottom[1].count,
                     "\(label): number of labels must match number of predictions: prediction shape \(bottom[0].shape) with softmax axis \(param.softmaxParam.axis) needs \(outer * inner) labels, label blob \(bottom[1].shape) has \(bottom[1].count); e.g. if the prediction shape is (N, C, H, W), the label count must be N·H·W, with integer values in {0, 1, …, C−1}")
-        top[0].reshape([])
-        prob.reshapeLike(bottom[0])
-        if top.count > 1 { top[1].reshapeLike(bottom[0]) }
-        context.workspace.reserve(inner)
+        try top[0].reshape([])
+        try prob.reshapeLike(bottom[0])
+        if top.count > 1 { try top[1].reshapeLike(bottom[0]) }
+        try context.workspace.reserve(inner)
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {

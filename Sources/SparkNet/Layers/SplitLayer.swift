@@ -11,7 +11,7 @@ public final class SplitLayer: Layer {
         for t in top {
             try require(t !== bottom[0], "\(label): does not allow in-place computation")
             t.shareData(bottom[0])
-            t.reshapeLike(bottom[0])
+            try t.reshapeLike(bottom[0])
         }
     }
 

@@ -245,7 +245,13 @@ public final class Net {
 
     /// Reshapes every layer for the current input shapes.
     public func reshape() throws {
-        for l in layers.indices { try layers[l].reshape(bottom: bottoms[l], top: tops[l]) }
+        for l in layers.indices {
+            do {
+                try layers[l].reshape(bottom: bottoms[l], top: tops[l])
+            } catch let e as BlobSizeError {
+                throw SparkNetError("\(layers[l].label): \(e)")
+            }
+        }
     }
 
     /// Runs layer `l` forward.
