@@ -171,9 +171,10 @@ def crossover_curves(res, out):
         ax.set_xticklabels([f"{d:g}" for d in delays])
         ax.set_xlabel("S, simulated cost of one exchange (s)")
         ax.set_ylabel(f"wall time to test accuracy {cfg['accuracy']} (s)")
-        c = cr["crossover"].get(str(k))
-        ax.set_title(f"K = {k}: crossover (average beats gradient) at "
-                     + (f"S = {c:g} s" if c is not None else "no measured S"))
+        c, clear = cr["crossover"].get(str(k)), cr.get("clear", {}).get(str(k))
+        ax.set_title(f"K = {k}: average beats gradient at "
+                     + (f"S = {c:g} s (medians)" if c is not None else "no measured S")
+                     + (f", {clear:g} s (every seed)" if clear is not None else ""), fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     save(fig, out)
