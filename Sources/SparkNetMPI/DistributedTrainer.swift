@@ -367,7 +367,9 @@ public final class DistributedTrainer {
                 }
             }
         }
+        let waited = stops.waitSeconds
         try actOnSignals(s, last: s.iter >= maxIter)
+        syncWaitSeconds += stops.waitSeconds - waited
         mark = now()
     }
 
@@ -404,7 +406,12 @@ public final class DistributedTrainer {
             var sums = [lossCount > 0 ? lossSum / Double(lossCount) : 0, Double(itersInRound * imagesPerIteration)]
             var reporting = 1
             if synchronizer.roundsAreCollective && comm.size > 1 {
-                times = comm.allreduce(times, .max)
+                // The round lasts as long as its slowest rank; its parts are the mean rank's, so
+                // that they add up (a slow rank's compute and a fast rank's waiting are both real,
+                // but not in the same rank).
+                let round = comm.allreduce([times[0]], .max)[0]
+                times = comm.allreduce(times, .sum).map { $0 / Double(comm.size) }
+                times[0] = round
                 sums = comm.allreduce(sums, .sum)
                 reporting = comm.size
             } else {

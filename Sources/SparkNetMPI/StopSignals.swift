@@ -82,6 +82,10 @@ final class StopRequests {
     /// as 0 or signal·2^16 + rank + 1 (so the log can say who got which signal).
     private var queue: [(request: MPI_RequestBox, buffer: UnsafeMutablePointer<Int64>, iter: Int)] = []
 
+    /// Seconds spent waiting for the flags' allreduces: a rank `lag` iterations ahead of the
+    /// slowest waits here, so the trainer counts this as waiting for ranks, not as compute.
+    private(set) var waitSeconds = 0.0
+
     init(communicator: Communicator) { self.comm = communicator }
 
     deinit { for q in queue { q.buffer.deallocate() } }
@@ -121,7 +125,9 @@ final class StopRequests {
     /// Waits for the oldest allreduce; returns its agreed [stop, snapshot].
     private func completeOldest() -> [Int64] {
         let q = queue.removeFirst()
+        let t0 = DispatchTime.now().uptimeNanoseconds
         comm.wait(&q.request.request, "MPI_Iallreduce of the signal flags posted after iteration \(q.iter)")
+        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
         defer { q.buffer.deallocate() }
         return [q.buffer[2], q.buffer[3]]
     }
