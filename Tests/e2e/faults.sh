@@ -77,9 +77,9 @@ done
 # --- a stop signal, then --snapshot auto: the same final weights, bit for bit
 # stop_and_resume NAME NP SIGNAL TARGET: TARGET is "mpirun" or "rank" (one rank's process).
 stop_and_resume() {
-  local name=$1 np=$2 sig=$3 target=$4 dir="$WORK/$1"
+  local name=$1 np=$2 sig=$3 target=$4 dir="$WORK/$1" extra=("${@:5}")
   solver "$name" $M
-  launch "$name" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto
+  launch "$name" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto "${extra[@]}"
   if ! running_past 1000; then bad "$name: training did not start" "$(tail -3 "$OUT")"; return; fi
   local victim=$PID
   [ "$target" = rank ] && victim=$(pgrep -P "$PID" | tail -1)
@@ -92,9 +92,9 @@ stop_and_resume() {
     [ "$RC" -eq 75 ] && [ -n "$n" ] && [ "$n" -lt $M ] && [ "$(grep -c 'Stopped at iteration' "$OUT")" -eq 1 ] &&
       grep -q "SIG$sig" "$OUT" && complete_set "$dir" "$n" "$np"
   }
-  check "$name: SIG$sig to $target ($np ranks): exit $RC (75) in ${SECS}s, stopped at iteration ${n:-?}, complete set ${took:-?} s after the signal" stopped
+  check "$name: SIG$sig to $target ($np ranks${extra[*]:+, ${extra[*]}}): exit $RC (75) in ${SECS}s, stopped at iteration ${n:-?}, complete set ${took:-?} s after the signal" stopped
   check "$name: no temporary files left" no_temp_files
-  launch "$name.resume" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto; T0=$(date +%s.%N); finish_bg
+  launch "$name.resume" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto "${extra[@]}"; T0=$(date +%s.%N); finish_bg
   check "$name: --snapshot auto resumes at $n and ends bit-identical to the undisturbed run" bash -c "
     [ $RC -eq 0 ] && grep -q 'resuming from $WORK/$name/tiny_iter_$n.solverstate' '$OUT' &&
     cmp -s '$WORK/$name/tiny_iter_$M.caffemodel' '$WORK/ref$np/tiny_iter_$M.caffemodel'"
@@ -103,6 +103,9 @@ stop_and_resume stop1 1 TERM self
 stop_and_resume stop2 2 USR1 mpirun
 stop_and_resume stopr 2 TERM rank
 stop_and_resume stopi 2 INT rank
+# async-easgd on one rank stops like any mode (on K > 1 its ranks meet at no common iteration and
+# signals keep their default action); one rank in any mode trains the same bits as plain SGD.
+stop_and_resume stopa 1 TERM self --sync async-easgd
 
 # --- SIGUSR2: a snapshot mid-run, training goes on to the same end
 solver usr2 $M
