@@ -135,7 +135,9 @@ def speedup_heatmap(res, out):
         ax.set_xlabel("tau (local iterations per round)")
         ax.set_ylabel("K (ranks)")
         na = sp["n_a"][str(a)]
-        ax.set_title(f"speedup in iterations to accuracy {a}\n(N_a = {na} iterations on one rank)")
+        seeds = len(sp["config"].get("seeds", [])) or 1
+        ax.set_title(f"speedup in iterations to accuracy {a}\n(N_a = {na} iterations on one rank; "
+                     + (f"median of {seeds} seeds)" if seeds > 1 else "one seed)"))
         fig.colorbar(im, ax=ax, label="N_a / (tau · M_a)")
     save(fig, out)
 
