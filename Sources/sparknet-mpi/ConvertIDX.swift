@@ -26,17 +26,11 @@ struct ConvertIDX: Verb {
     var scale: Float = 0.00390625
 
     func run() throws {
-        // One writer: rank 0 converts, the others wait, so no rank reads a half-written file.
-        var failure: Error? = nil
-        if MPIEnvironment.isRoot {
-            do {
-                let s = try IDXConverter.convert(images: images, labels: labels, output: output, scale: scale)
-                Log.info("Wrote \(output): data \(s.count)×1×\(s.height)×\(s.width), label \(s.count) (classes \(s.labelRange.lowerBound)…\(s.labelRange.upperBound)), scale \(scale)")
-            } catch {
-                failure = error
-            }
+        // One writer: rank 0 converts and the others wait for its outcome, so no rank reads a
+        // half-written file and an error prints once with every rank exiting alike.
+        try Communicator.world.agreeOnRoot(timeout: .infinity) {
+            let s = try IDXConverter.convert(images: images, labels: labels, output: output, scale: scale)
+            Log.info("Wrote \(output): data \(s.count)×1×\(s.height)×\(s.width), label \(s.count) (classes \(s.labelRange.lowerBound)…\(s.labelRange.upperBound)), scale \(scale)")
         }
-        if let failure { throw failure }
-        MPIEnvironment.barrier()
     }
 }

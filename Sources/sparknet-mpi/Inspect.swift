@@ -13,6 +13,12 @@ struct Inspect: Verb {
     var file: String
 
     func run() throws {
+        // One reader: rank 0 inspects and the others learn whether it failed, so under mpirun
+        // the listing, or the error, appears once and every rank exits alike.
+        try Communicator.world.agreeOnRoot(timeout: .infinity) { try inspect() }
+    }
+
+    private func inspect() throws {
         guard FileManager.default.fileExists(atPath: file) else {
             throw SparkNetError("\(file): file not found")
         }

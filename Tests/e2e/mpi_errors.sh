@@ -42,6 +42,11 @@ once time_field_twice 1 "twice.prototxt:7:37: non-repeated field" time --model t
 grep -q "non-repeated field 'num_output' of ConvolutionParameter" "$ERR" &&
   ok "field given twice: the message names the field and its message type" ||
   bad "field given twice: the message names the field" "$(cat "$ERR")"
+# inspect and convert-idx run on rank 0 alone; the others learn its outcome
+once inspect_missing 1 "nope.caffemodel: file not found" inspect nope.caffemodel
+printf 'not a model' >junk.caffemodel
+once inspect_corrupt 1 "junk.caffemodel: not a valid .caffemodel" inspect junk.caffemodel
+once convert_idx_missing 1 "nope-images" convert-idx --images nope-images --labels nope-labels --output out.h5
 once test_missing_model 1 "nope.prototxt" test --model nope.prototxt --weights good.caffemodel
 once test_missing_weights 1 "nope.caffemodel" test --model net.prototxt --weights nope.caffemodel
 once test_wrong_weights 1 "ip1" test --model net.prototxt --weights wrong_shape.caffemodel --iterations 2
