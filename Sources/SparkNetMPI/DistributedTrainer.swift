@@ -410,9 +410,11 @@ public final class DistributedTrainer {
                 // that they add up (a slow rank's compute and a fast rank's waiting are both real,
                 // but not in the same rank).
                 let round = comm.allreduce([times[0]], .max)[0]
-                times = comm.allreduce(times, .sum).map { $0 / Double(comm.size) }
+                let n = times.count
+                let summed = comm.allreduce(times + sums, .sum)   // one collective for both
+                times = summed[..<n].map { $0 / Double(comm.size) }
                 times[0] = round
-                sums = comm.allreduce(sums, .sum)
+                sums = Array(summed[n...])
                 reporting = comm.size
             } else {
                 sums[1] *= Double(comm.size)   // async: this rank's rate, times K

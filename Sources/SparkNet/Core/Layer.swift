@@ -84,14 +84,21 @@ open class Layer {
         if equalBottomTopCount {
             try require(bottom.count == top.count, "\(label): needs as many tops as bottoms")
         }
-        do {
+        try namingLayer {
             try setUp(bottom: bottom, top: top)
             try reshape(bottom: bottom, top: top)
-        } catch let e as BlobSizeError {
-            throw SparkNetError("\(label): \(e)")
         }
         if paramPropagateDown.count != blobs.count {
             paramPropagateDown = Array(repeating: true, count: blobs.count)
+        }
+    }
+
+    /// Runs `body`, turning a blob size error into one that names this layer.
+    public final func namingLayer<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as BlobSizeError {
+            throw SparkNetError("\(label): \(e)")
         }
     }
 

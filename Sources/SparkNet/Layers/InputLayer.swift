@@ -13,13 +13,13 @@ public final class InputLayer: Layer {
         guard !shapes.isEmpty else { return }
         for (i, t) in top.enumerated() {
             let dims = shapes[shapes.count == 1 ? 0 : i].dim
-            try require(dims.allSatisfy { $0 >= 0 && $0 <= Int64(Int32.max) },
-                        "\(label): input_param.shape \(dims) for top \(i) has a negative or too large dimension")
-            // Caffe's Blob::Reshape limit, checked before anything is allocated.
-            // Capped at 2^31 after each axis (≤ 2^31 − 1), so the product cannot overflow.
-            let count = dims.reduce(Int64(1)) { min($0 * $1, Int64(Int32.max) + 1) }
-            try require(count <= Int64(Int32.max),
-                        "\(label): input_param.shape \(dims) for top \(i) holds more than INT_MAX (2147483647) values, Caffe's limit for a blob")
+            // Caffe's Blob::Reshape limits, checked before anything is allocated; the message
+            // names the field rather than the blob.
+            do {
+                _ = try Blob.checkedCount(dims.map { Int($0) })
+            } catch let e as BlobSizeError {
+                throw SparkNetError("\(label): input_param.shape \(dims) for top \(i) \(e.reason)")
+            }
             try t.reshape(dims.map { Int($0) })
         }
     }

@@ -246,11 +246,7 @@ public final class Net {
     /// Reshapes every layer for the current input shapes.
     public func reshape() throws {
         for l in layers.indices {
-            do {
-                try layers[l].reshape(bottom: bottoms[l], top: tops[l])
-            } catch let e as BlobSizeError {
-                throw SparkNetError("\(layers[l].label): \(e)")
-            }
+            try layers[l].namingLayer { try layers[l].reshape(bottom: bottoms[l], top: tops[l]) }
         }
     }
 
