@@ -26,4 +26,6 @@ static inline int cmpi_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline int cmpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 static inline int cmpi_lock_exclusive(void) { return MPI_LOCK_EXCLUSIVE; }
 static inline int cmpi_lock_shared(void) { return MPI_LOCK_SHARED; }
+static inline MPI_Op cmpi_op_replace(void) { return MPI_REPLACE; }
+static inline MPI_Op cmpi_op_no_op(void) { return MPI_NO_OP; }
 #endif

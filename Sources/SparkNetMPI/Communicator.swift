@@ -46,6 +46,34 @@ public final class Communicator: @unchecked Sendable {
         }
     }
 
+    /// Floats per segment of a large exchange. Segments are separate non-blocking collectives,
+    /// `segmentsInFlight` at a time: each one's completion is progress the `Watchdog` sees, so
+    /// an exchange over a slow link that still moves data is not taken for a stall (at 1 Mbit/s
+    /// a 64 KiB segment completes about every 0.5 s), and little data queues ahead of the
+    /// watchdog's census messages on the same connections. The segmentation is the same on every
+    /// rank and every topology, so it does not change which numbers the ranks compute.
+    nonisolated(unsafe) public static var segmentElements = 1 << 14
+    /// Segments of an exchange in flight at once (they keep the link busy between completions).
+    nonisolated(unsafe) public static var segmentsInFlight = 4
+
+    /// Starts `start(offset, count, &request)` over `[0, n)` in segments, at most
+    /// `segmentsInFlight` outstanding, and waits for them all in order.
+    private func segmented(_ n: Int, _ operation: @autoclosure () -> String,
+                           _ start: (Int, Int32, inout MPI_Request?) -> Void) {
+        let step = max(1, min(Self.segmentElements, Self.chunkLimit))
+        let segments = (n + step - 1) / step
+        var requests = [MPI_Request?](repeating: nil, count: segments)
+        var posted = 0
+        for s in 0..<segments {
+            while posted < segments && posted < s + Self.segmentsInFlight {
+                let off = posted * step
+                start(off, Int32(min(step, n - off)), &requests[posted])
+                posted += 1
+            }
+            wait(&requests[s], segments > 1 ? "\(operation()), segment \(s + 1) of \(segments)" : operation())
+        }
+    }
+
     /// Calls `body(offset, count)` over `[0, n)` in pieces MPI can count.
     private func chunks(_ n: Int, _ body: (Int, Int32) -> Void) {
         var offset = 0
@@ -61,10 +89,8 @@ public final class Communicator: @unchecked Sendable {
     /// Replaces `buffer` on every rank by the element-wise sum over all ranks (in place).
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
-        chunks(buffer.count) { off, n in
-            var r: MPI_Request? = nil
+        segmented(buffer.count, "MPI_Iallreduce of \(buffer.count) floats") { off, n, r in
             MPI_Iallreduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), comm, &r)
-            wait(&r, "MPI_Iallreduce of \(buffer.count) floats")
         }
     }
 
@@ -72,24 +98,20 @@ public final class Communicator: @unchecked Sendable {
     /// buffers are left unchanged.
     public func reduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
-        chunks(buffer.count) { off, n in
-            var r: MPI_Request? = nil
+        segmented(buffer.count, "MPI_Ireduce of \(buffer.count) floats to rank \(root)") { off, n, r in
             if rank == root {
                 MPI_Ireduce(cmpi_in_place(), base + off, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm, &r)
             } else {
                 MPI_Ireduce(base + off, nil, n, cmpi_float(), cmpi_op_sum(), Int32(root), comm, &r)
             }
-            wait(&r, "MPI_Ireduce of \(buffer.count) floats to rank \(root)")
         }
     }
 
     /// Copies `root`'s `buffer` into every rank's `buffer`.
     public func bcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int = 0) {
         guard size > 1, let base = buffer.baseAddress, buffer.count > 0 else { return }
-        chunks(buffer.count) { off, n in
-            var r: MPI_Request? = nil
+        segmented(buffer.count, "MPI_Ibcast of \(buffer.count) floats from rank \(root)") { off, n, r in
             MPI_Ibcast(base + off, n, cmpi_float(), Int32(root), comm, &r)
-            wait(&r, "MPI_Ibcast of \(buffer.count) floats from rank \(root)")
         }
     }
 
@@ -157,6 +179,27 @@ public final class Communicator: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// Every rank's host name (the node it runs on), indexed by rank. Collective.
+    public func hostNames() -> [String] {
+        let width = 64
+        var name = [CChar](repeating: 0, count: 256)
+        var mine = [UInt8](repeating: 0, count: width)
+        if gethostname(&name, name.count) == 0 {
+            let bytes = Array(String(cString: name).utf8.prefix(width - 1))
+            mine.replaceSubrange(0..<bytes.count, with: bytes)
+        }
+        var all = mine
+        if size > 1 {
+            all = [UInt8](repeating: 0, count: width * size)
+            all.withUnsafeMutableBufferPointer { b in
+                var r: MPI_Request? = nil
+                MPI_Iallgather(&mine, Int32(width), cmpi_byte(), b.baseAddress, Int32(width), cmpi_byte(), comm, &r)
+                wait(&r, "MPI_Iallgather of the host names")
+            }
+        }
+        return (0..<size).map { r in String(decoding: all[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// Blocks until every rank reaches it.

@@ -223,8 +223,10 @@ public final class DistributedTrainer {
         }
         if let t = target { log?("Stopping at the first test with \(t.name) >= \(t.value)") }
         if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil {
-            schedule = try AsyncSchedule(comm)
+            let board = try AsyncSchedule(comm)
+            schedule = board
             solver.testDue = { [unowned self] s in self.asyncTestDue(s) }
+            if board.leads { solver.net.afterLayer = { [unowned board] in board.progress() } }
         }
         startTime = now()
         resetRound()
@@ -252,6 +254,7 @@ public final class DistributedTrainer {
                 if !reachedTarget && interval > 0 && solver.iter % interval == 0 { try solver.testAll() }
             }
             solver.requestedEarlyExit = reachedTarget
+            solver.net.afterLayer = nil
             schedule.free()
             self.schedule = nil
         }

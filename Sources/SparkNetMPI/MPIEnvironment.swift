@@ -26,6 +26,10 @@ public enum MPIEnvironment {
             // (LeNet's weights) in 0.33 ms on 2 ranks, twice its blocking MPI_Allreduce; its
             // ring does it in 0.17 ms, as fast as the blocking one. A user's setting wins.
             setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0)
+            // async-easgd's windows: across nodes joined by TCP, Open MPI 4.1 picks osc/rdma,
+            // whose MPI_Win_allocate then fails (the TCP BTL has no remote atomics). Without it,
+            // one node uses osc/sm and several use osc/ucx where UCX runs, else osc/pt2pt.
+            setenv("OMPI_MCA_osc", "^rdma", 0)
             MPI_Init_thread(nil, nil, Int32(cmpi_thread_serialized()), &provided)
             atexit {
                 var finalized: Int32 = 0

@@ -63,6 +63,17 @@ extension DistributedTrainer {
         }
         let solver = trainer.solver
         if let t = request.options.stallTimeout, comm.size > 1 { comm.watchdog = Watchdog(timeout: t, communicator: comm) }
+        if comm.size > 1 {
+            // Where the ranks run: "2 nodes: node1 (ranks 0, 2), node2 (ranks 1, 3)".
+            let hosts = comm.watchdog?.hosts ?? comm.hostNames()
+            var order: [String] = []
+            for h in hosts where !order.contains(h) { order.append(h) }
+            let nodes = order.map { h in
+                let ranks = hosts.indices.filter { hosts[$0] == h }.map(String.init)
+                return "\(h) (rank\(ranks.count > 1 ? "s" : "") \(ranks.joined(separator: ", ")))"
+            }
+            rootLog?("\(order.count) node\(order.count > 1 ? "s" : ""): " + nodes.joined(separator: ", "))
+        }
 
         // 3. Files rank 0 writes.
         try comm.agreeOnRoot {

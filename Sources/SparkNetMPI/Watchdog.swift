@@ -22,6 +22,8 @@ public final class Watchdog {
     private let census: MPI_Comm?
     private let rank: Int
     private let size: Int
+    /// Every rank's host name (the node a stall report names beside the rank).
+    let hosts: [String]
     private let ask = UnsafeMutablePointer<Int64>.allocate(capacity: 1)
     private var askRequest: MPI_Request? = nil
     private static let askTag: Int32 = 1, replyTag: Int32 = 2
@@ -35,8 +37,12 @@ public final class Watchdog {
         var dup: MPI_Comm? = nil
         if size > 1 { MPI_Comm_dup(communicator.comm, &dup) }
         census = dup
+        hosts = communicator.hostNames()
         postAsk()
     }
+
+    /// "rank 3 (node2)": a rank and the node it runs on.
+    func named(_ rank: Int) -> String { "\(rank) (\(hosts[rank]))" }
 
     deinit {
         if askRequest != nil {
@@ -54,9 +60,11 @@ public final class Watchdog {
     private func now() -> Double { ProcessInfo.processInfo.systemUptime }
 
     /// Completes `request`, answering census asks while it waits; past the timeout, holds the
-    /// census and ends the job.
+    /// census. If every rank answers from this same exchange, the exchange is alive (a slow
+    /// link: the segments of a large exchange complete one by one, and each completion starts a
+    /// new wait), so the wait goes on; otherwise the job ends, naming the silent ranks.
     func wait(_ request: inout MPI_Request?, _ operation: () -> String) {
-        let start = now()
+        var start = now()
         var done: Int32 = 0
         var polls = 0
         while true {
@@ -67,7 +75,15 @@ public final class Watchdog {
                 let waiting = "\(phase) (\(operation()))"
                 answerAsks(waiting)
                 let waited = now() - start
-                if waited > timeout { stalled(waiting, waited: waited) }
+                if waited > timeout {
+                    let replies = holdCensus(waiting)
+                    let here = Self.exchange(waiting)
+                    if replies.count == size - 1 && replies.values.allSatisfy({ Self.exchange($0) == here }) {
+                        start = now()
+                        continue
+                    }
+                    stalled(waiting, waited: waited, replies: replies)
+                }
                 // Past a short spin, leave the cores to the ranks still computing.
                 if waited > 0.05 { usleep(200) }
             }
@@ -99,9 +115,18 @@ public final class Watchdog {
         return p
     }
 
-    /// The census, then the report and MPI_Abort by the lowest live rank.
-    private func stalled(_ waiting: String, waited: Double) -> Never {
-        let grace = min(max(timeout / 2, 1), 5)
+    /// What a rank waits in, without the segment it is at ("…, segment 3 of 7"): ranks in one
+    /// exchange complete its segments at different moments.
+    static func exchange(_ waiting: String) -> String {
+        guard let r = waiting.range(of: ", segment ") else { return waiting }
+        let rest = waiting[r.upperBound...].drop { $0 != ")" }
+        return String(waiting[..<r.lowerBound]) + rest
+    }
+
+    private var grace: Double { min(max(timeout / 2, 1), 5) }
+
+    /// Asks every other rank what it waits in; returns the answers that arrive within the grace.
+    private func holdCensus(_ waiting: String) -> [Int: String] {
         var replies: [Int: String] = [:]
         var receives: [Int: (MPI_Request?, UnsafeMutablePointer<UInt8>)] = [:]
         for peer in 0..<size where peer != rank {
@@ -129,6 +154,13 @@ public final class Watchdog {
             answerAsks(waiting)
             usleep(1000)
         }
+        // Unanswered receives never complete; their buffers stay allocated (rare, and small).
+        for (peer, entry) in receives where replies[peer] != nil { entry.1.deallocate() }
+        return replies
+    }
+
+    /// The report and MPI_Abort by the lowest live rank.
+    private func stalled(_ waiting: String, waited: Double, replies: [Int: String]) -> Never {
         // The lowest rank that is alive reports; the others keep answering, in case it cannot.
         let reporter = ([rank] + replies.keys).min()!
         if reporter != rank {
@@ -141,17 +173,17 @@ public final class Watchdog {
         let silent = (0..<size).filter { $0 != rank && replies[$0] == nil }
         let live = ([rank] + replies.keys).sorted()
         func list(_ ranks: [Int]) -> String {
-            (ranks.count == 1 ? "rank " : "ranks ") + ranks.map(String.init).joined(separator: ", ")
+            (ranks.count == 1 ? "rank " : "ranks ") + ranks.map(named).joined(separator: ", ")
         }
         let seconds = String(format: "%.1f", waited)
         var message: String
         if silent.isEmpty {
-            message = "rank \(rank) waited \(seconds) s (--stall-timeout \(fmtSeconds(timeout))) in \(waiting), but every rank answered: the ranks are in different operations"
+            message = "rank \(named(rank)) waited \(seconds) s (--stall-timeout \(fmtSeconds(timeout))) in \(waiting), but every rank answered: the ranks are in different operations"
         } else {
             message = "\(list(silent)) made no progress for \(seconds) s (--stall-timeout \(fmtSeconds(timeout))): \(list(live)) waited in \(waiting)"
         }
         let elsewhere = replies.filter { $0.value != waiting }.sorted { $0.key < $1.key }
-        for (peer, what) in elsewhere { message += "; rank \(peer) waited in \(what)" }
+        for (peer, what) in elsewhere { message += "; rank \(named(peer)) waited in \(what)" }
         FileHandle.standardError.write(Data("sparknet-mpi: error: \(message); ending the job\n".utf8))
         MPIEnvironment.abort(code: 1)
     }

@@ -263,10 +263,17 @@ public final class Net {
         layers[l].backward(top: tops[l], propagateDown: bottomNeedBackward[l], bottom: bottoms[l])
     }
 
+    /// Called after every layer's forward and backward pass in `forward()` and `backward()`;
+    /// the distributed trainer lets its communication make progress there.
+    public var afterLayer: (() -> Void)?
+
     /// Forward through all layers; returns the weighted sum of the loss blobs.
     @discardableResult
     public func forward() throws -> Float {
-        for l in layers.indices { try forwardLayer(l) }
+        for l in layers.indices {
+            try forwardLayer(l)
+            afterLayer?()
+        }
         return currentLoss
     }
 
@@ -285,7 +292,10 @@ public final class Net {
         for (i, w) in blobLossWeights.enumerated() where w != 0 {
             setAll(blobs[i].count, w, blobs[i].diff)
         }
-        for l in stride(from: layers.count - 1, through: 0, by: -1) { backwardLayer(l) }
+        for l in stride(from: layers.count - 1, through: 0, by: -1) {
+            backwardLayer(l)
+            afterLayer?()
+        }
     }
 
     /// forward() then backward(); returns the loss.
