@@ -223,7 +223,10 @@ public final class DistributedTrainer {
             log?("Simulated" + cost.summary.dropFirst())
         }
         if let t = target { log?("Stopping at the first test with \(t.name) >= \(t.value)") }
-        if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil {
+        // A run resumed at max_iter (a finished job requeued) takes no step, so rank 0 would
+        // never post the end: every rank restored the same iteration and ends like the
+        // collective modes, without the board.
+        if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil && solver.iter < maxIter {
             schedule = try AsyncSchedule(comm)
             solver.testDue = { [unowned self] s in self.asyncTestDue(s) }
         }
