@@ -103,6 +103,10 @@ stop_and_resume() {
       grep -q 'Optimization Done' '$OUT' && grep -q 'Final test accuracy = .* (iteration $M)' '$OUT' &&
       [ -f '$WORK/$name/tiny_iter_$M.caffemodel' ]" &&
     check "$name: the resumed run's final set is complete" complete_set "$dir" $M "$np"
+    # A finished job requeued: the set is at max_iter, no rank steps, the run ends at once.
+    launch "$name.again" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto "${extra[@]}"; T0=$(date +%s.%N); finish_bg
+    check "$name: --snapshot auto on the set at $M ends in ${SECS}s with exit $RC (0)" bash -c "
+      [ $RC -eq 0 ] && grep -q 'resuming from $WORK/$name/tiny_iter_$M.solverstate' '$OUT' && awk 'BEGIN { exit !($SECS < 30) }'"
   else
     check "$name: --snapshot auto resumes at $n and ends bit-identical to the undisturbed run" bash -c "
       [ $RC -eq 0 ] && grep -q 'resuming from $WORK/$name/tiny_iter_$n.solverstate' '$OUT' &&
