@@ -120,13 +120,14 @@ public final class DistributedTrainer {
     /// Whether rounds are measured (metrics file or `onRound`); decided alike on every rank.
     private var measuring: Bool { options.metricsPath != nil || onRound != nil }
     private var metricsFile: FileHandle?
-    private var finished = false
+    /// Whether training has ended on every rank (the synchronizer's `finish` is done).
+    private(set) var finished = false
     private var failure: (rank: Int, iter: Int, mode: String)?
     lazy var stops = StopRequests(communicator: comm)
     private let cost: SimulatedCost
     private let target: AccuracyTarget?
     /// async-easgd with K > 1: rank 0's iteration is the job's.
-    private var schedule: AsyncSchedule?
+    private(set) var schedule: AsyncSchedule?
     /// Whether the ranks run on their own clocks (async-easgd on K > 1 ranks), so no collective
     /// can be tied to an iteration.
     var asyncRanksDiverge: Bool { schedule != nil }
@@ -222,7 +223,10 @@ public final class DistributedTrainer {
             log?("Simulated" + cost.summary.dropFirst())
         }
         if let t = target { log?("Stopping at the first test with \(t.name) >= \(t.value)") }
-        if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil {
+        // A run resumed at max_iter (a finished job requeued) takes no step, so rank 0 would
+        // never post the end: every rank restored the same iteration and ends like the
+        // collective modes, without the board.
+        if options.sync == .asyncEASGD && comm.size > 1 && schedule == nil && solver.iter < maxIter {
             let board = try AsyncSchedule(comm)
             schedule = board
             solver.testDue = { [unowned self] s in self.asyncTestDue(s) }
@@ -254,13 +258,18 @@ public final class DistributedTrainer {
                 if !reachedTarget && interval > 0 && solver.iter % interval == 0 { try solver.testAll() }
             }
             solver.requestedEarlyExit = reachedTarget
-            solver.net.afterLayer = nil
-            schedule.free()
-            self.schedule = nil
+            endAsyncSchedule()
         }
         let steps = comm.allgather(UInt64(localSteps)).map(Int.init)
         log?("Local steps per rank: " + steps.enumerated().map { "\($0.offset): \($0.element)" }.joined(separator: ", "))
         writeMetrics("{\"local_steps\": [\(steps.map(String.init).joined(separator: ", "))], \"wall_s\": \(now() - startTime)}")
+    }
+
+    /// Collective: frees async-easgd's board once training has ended.
+    func endAsyncSchedule() {
+        solver.net.afterLayer = nil
+        schedule?.free()
+        schedule = nil
     }
 
     /// `iterations` solver steps on every rank.
@@ -323,10 +332,13 @@ public final class DistributedTrainer {
         stepCompute = 0
         localSteps += 1
         itersInRound += 1
-        // In async-easgd only rank 0 ends training at max_iter; the others when it has.
+        // In async-easgd only rank 0 ends training, at max_iter or on a stop signal from any
+        // rank (relayed on the board); the others when it has.
         let follows = schedule.map { !$0.leads } ?? false
+        if let schedule { relayAsyncSignals(schedule) }
         schedule?.refresh()
-        let stopping = follows ? schedule!.stopped : s.iter >= maxIter
+        let signalled = !follows && s.iter < maxIter ? schedule?.stopRequested ?? 0 : 0
+        let stopping = follows ? schedule!.stopped : s.iter >= maxIter || signalled != 0
         var end = itersInRound >= options.tau || stopping
         if !end, let limit = options.roundSeconds, options.sync != .gradient {
             let expired = now() - roundStart >= limit
@@ -357,7 +369,7 @@ public final class DistributedTrainer {
                 finished = true
                 if let schedule {
                     if schedule.leads {
-                        schedule.postStop(iteration: s.iter)
+                        schedule.postStop(iteration: s.iter, signal: signalled)
                     } else {
                         s.adoptIteration(schedule.rootIteration)
                         s.requestedEarlyExit = true
@@ -531,6 +543,10 @@ public final class DistributedTrainer {
             if !inSync {
                 model = base + ".caffemodel.rank\(comm.rank)"
                 try CaffeModel.write(s.net, to: model)
+            } else {
+                // One left by an earlier snapshot of this iteration on this rank's own clock
+                // (async-easgd) would be sealed into this set, which does not use it.
+                try? FileManager.default.removeItem(atPath: base + ".caffemodel.rank\(comm.rank)")
             }
             try s.makeSidecar().write(to: SolverSidecar.path(forState: state))
             try SolverStateFile.write(s.makeSolverState(learnedNet: model), to: state)
@@ -540,7 +556,8 @@ public final class DistributedTrainer {
             }
         }
         // async-easgd on K > 1 ranks: each rank snapshots on its own clock mid-run, so only the
-        // final snapshot (every rank at rank 0's iteration) is a set the ranks seal together.
+        // final snapshot (every rank at rank 0's iteration, at max_iter or on a stop signal) is a
+        // set the ranks seal together.
         if schedule == nil || finished || s.requestedEarlyExit {
             try sealSnapshot(base: base, iteration: s.iter)
         }

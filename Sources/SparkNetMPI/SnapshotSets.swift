@@ -31,8 +31,9 @@ extension DistributedTrainer {
     /// disk; a snapshot request writes one (unless the periodic one is due) and goes on. At the
     /// last boundary training ends anyway, with its own snapshot.
     func actOnSignals(_ s: Solver, last: Bool) throws {
-        // async-easgd's ranks step at their own pace and meet at no iteration boundary.
-        guard !asyncRanksDiverge else { return }
+        // async-easgd's ranks step at their own pace and meet at no iteration boundary: a stop
+        // reaches rank 0 on the board and ends training like max_iter (afterUpdate).
+        if asyncRanksDiverge { return try stopIfSignalled(s) }
         phase("the signal check after iteration \(s.iter)")
         guard let d = stops.atBoundary(iter: s.iter, last: last), !last else { return }
         let periodic = s.param.snapshot > 0 && s.iter % Int(s.param.snapshot) == 0
@@ -48,6 +49,30 @@ extension DistributedTrainer {
             solver.log?("\(d.cause): snapshotting at iteration \(s.iter)")
             try s.snapshot()
         }
+    }
+
+    /// async-easgd on K > 1 ranks, at every step: relays this rank's signals to rank 0 (see
+    /// `AsyncSchedule`). A snapshot request (SIGUSR2) is not honoured: the ranks are at
+    /// different iterations with different weights until training ends, so rank 0 says so, once.
+    func relayAsyncSignals(_ schedule: AsyncSchedule) {
+        let snapshot = schedule.relaySignals()
+        if snapshot != 0 {
+            solver.log?("\(StopRequests.cause(snapshot, ranks: comm.size)): ignored, as every SIGUSR2 in this run: --sync async-easgd on several ranks snapshots only when training ends (its ranks are at different iterations until then); SIGUSR1 stops with a snapshot")
+        }
+    }
+
+    /// async-easgd on K > 1 ranks, at every step: once training has ended on a stop signal
+    /// (every rank has made its last exchange, taken the center and rank 0's iteration), every
+    /// rank writes its part of the snapshot, rank 0 seals the set, and `TrainingStopped` unwinds.
+    private func stopIfSignalled(_ s: Solver) throws {
+        guard let schedule, finished, schedule.stopSignal != 0 else { return }
+        let cause = StopRequests.cause(schedule.stopSignal, ranks: comm.size)
+        solver.log?("\(cause): snapshotting at iteration \(s.iter), then stopping")
+        let state = try s.snapshot().state
+        phase("the stop after iteration \(s.iter)")
+        comm.barrier()   // no rank exits before rank 0 has written the manifest
+        endAsyncSchedule()
+        throw TrainingStopped(iteration: s.iter, state: state, cause: cause)
     }
 
     /// `--snapshot auto`: rank 0 picks the newest complete set under snapshot_prefix, and every

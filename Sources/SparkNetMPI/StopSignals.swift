@@ -100,7 +100,7 @@ final class StopRequests {
     /// allreduce (training ends here).
     func atBoundary(iter: Int, last: Bool) -> Decision? {
         let (mine, sig) = StopSignals.take()
-        let code = Int64(sig) << 16 | Int64(comm.rank + 1)
+        let code = Self.code(signal: sig, rank: comm.rank)
         let values = [mine.contains(.stop) ? code : 0, mine.contains(.snapshot) ? code : 0]
         if comm.size == 1 { return decision(values) }
         let buffer = UnsafeMutablePointer<Int64>.allocate(capacity: 4)
@@ -137,8 +137,17 @@ final class StopRequests {
         if v[0] != 0 { r.insert(.stop) }
         if v[1] != 0 { r.insert(.snapshot) }
         guard let code = [v[0], v[1]].first(where: { $0 != 0 }) else { return nil }
+        return Decision(request: r, cause: Self.cause(code, ranks: comm.size))
+    }
+
+    /// A request as it travels between ranks: signal·2^16 + rank + 1 (never 0; the MAX of
+    /// several is one of them).
+    static func code(signal: Int32, rank: Int) -> Int64 { Int64(signal) << 16 | Int64(rank + 1) }
+
+    /// "SIGTERM on rank 1" (just "SIGTERM" on one rank) for a `code`.
+    static func cause(_ code: Int64, ranks: Int) -> String {
         let sig = Int32(code >> 16), rank = Int(code & 0xffff) - 1
-        return Decision(request: r, cause: "\(StopSignals.name(sig))\(comm.size > 1 ? " on rank \(rank)" : "")")
+        return "\(StopSignals.name(sig))\(ranks > 1 ? " on rank \(rank)" : "")"
     }
 }
 

@@ -101,9 +101,9 @@ struct Train: Verb {
                     "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)",
                     "comm-delay=\(commDelay)", "slow-rank=\(slowRank ?? "")",
                     "target-accuracy=\(targetAccuracy.map { "\($0)" } ?? "")"])
-        // async-easgd's ranks (K > 1) meet at no iteration boundary to agree on a stop: signals
-        // keep their default action there (the job ends; resume from the last complete set).
-        if sync != .asyncEASGD || MPIEnvironment.size == 1 { StopSignals.install() }
+        // Every mode stops on a signal with a complete snapshot set (async-easgd on K > 1 ranks
+        // through its schedule board, the others at an agreed iteration).
+        StopSignals.install()
         // Start-up checks, the solver, initial weights or resume, on every rank together.
         let trainer = try DistributedTrainer.launch(request, log: Log.enabled ? log : nil)
         let s = trainer.solver
