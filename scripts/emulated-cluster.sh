@@ -409,6 +409,9 @@ cmd_mpirun() {
   # The emulated nodes share this machine's cores: binding would pile every node's first rank
   # onto core 0.
   [ "$bound" = 1 ] || extra+=(--bind-to none)
+  # ... and they are oversubscribed whatever each node's slots say: ranks waiting in MPI yield
+  # the core instead of spinning on it (Open MPI does this by itself on one oversubscribed node).
+  extra+=(--mca mpi_yield_when_idle 1)
   export OMPI_MCA_plm_rsh_agent="$STATE/rsh-agent"
   exec ip netns exec "$HEADNS" unshare --uts sh -c "hostname $HEAD && exec \"\$@\"" mpirun mpirun "${extra[@]}" "$@"
 }

@@ -13,12 +13,11 @@ import SparkNet
 /// every step and, on a stop request, ends training at its current iteration as it does at
 /// max_iter, posting which signal stopped it, so every rank snapshots that iteration and stops.
 ///
-/// Reads never wait: each rank holds one passive epoch on the board for the whole run
-/// (MPI_Win_lock_all); every access is an accumulate operation (atomic per element), and the
-/// other ranks keep one non-blocking read in flight (MPI_Rget_accumulate with MPI_NO_OP),
-/// taking its result at a later step. Across nodes the window is emulated with messages
-/// (osc/pt2pt), which rank 0 serves only from inside MPI: a read that waited would tie every
-/// rank to rank 0's MPI calls (measured: 1 step of theirs to rank 0's 200).
+/// Each rank holds one passive epoch on the board for the whole run (MPI_Win_lock_all), and
+/// every access is an accumulate operation (atomic per element): a read is one message, with no
+/// lock to take and release. Across nodes the window is emulated with messages (osc/pt2pt),
+/// which rank 0 serves only from inside MPI, so rank 0 turns MPI's progress engine after every
+/// layer (`progress()`); without that the others made 1 step to rank 0's 200.
 final class AsyncSchedule {
     let comm: Communicator
     private var window: MPI_Win? = nil
@@ -27,8 +26,7 @@ final class AsyncSchedule {
     /// snapshot requests the other ranks relayed (MAX of their codes, 0 if none).
     private var board: UnsafeMutablePointer<Int64>?
     private static let slots = 5
-    /// Other ranks: the read in flight, into `seen` (the board's first three slots).
-    private var read: MPI_Request? = nil
+    /// Other ranks: the board's first three slots as last read.
     private let seen = UnsafeMutablePointer<Int64>.allocate(capacity: 3)
     private var testsJoined = 0
     private var testsPosted = 0
@@ -69,10 +67,9 @@ final class AsyncSchedule {
 
     deinit { seen.deallocate() }
 
-    /// Collective: completes the read in flight, closes the epochs and frees the board.
+    /// Collective: closes the epochs and frees the board.
     func free() {
         guard window != nil else { return }
-        if read != nil { MPI_Wait(&read, cmpi_status_ignore()) }
         MPI_Win_unlock_all(window)
         MPI_Win_free(&window)
         window = nil
@@ -132,18 +129,18 @@ final class AsyncSchedule {
         return snapshot
     }
 
-    /// Other ranks: takes the board's values if the read in flight has completed, and starts
-    /// the next read. Rank 0: `progress()`.
+    /// Other ranks: reads the board (rank 0's iteration, whether it stopped, tests posted).
+    /// The read waits for its answer: it paces the other ranks by rank 0 (without it, on one
+    /// node, ranks with cheap steps ran 100 times ahead of rank 0 and starved its exchanges);
+    /// across nodes it costs about one of rank 0's layers. Rank 0: `progress()`.
     func refresh() {
         guard window != nil else { return }
         if leads { return progress() }
-        if read != nil {
-            var done: Int32 = 0
-            MPI_Test(&read, &done, cmpi_status_ignore())
-            guard done != 0 else { return }
-            take()
-        }
-        startRead()
+        var none: Int64 = 0
+        MPI_Get_accumulate(&none, 0, cmpi_int64(), seen, 3, cmpi_int64(), 0, 0, 3, cmpi_int64(),
+                           cmpi_op_no_op(), window)
+        MPI_Win_flush(0, window)
+        take()
     }
 
     /// Rank 0: one turn of MPI's progress engine. Across nodes every message of another
@@ -152,12 +149,6 @@ final class AsyncSchedule {
     func progress() {
         var flag: Int32 = 0
         MPI_Iprobe(cmpi_any_source(), cmpi_any_tag(), comm.comm, &flag, cmpi_status_ignore())
-    }
-
-    private func startRead() {
-        var none: Int64 = 0
-        MPI_Rget_accumulate(&none, 0, cmpi_int64(), seen, 3, cmpi_int64(), 0, 0, 3, cmpi_int64(),
-                            cmpi_op_no_op(), window, &read)
     }
 
     private func take() {

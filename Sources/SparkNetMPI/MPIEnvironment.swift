@@ -27,9 +27,16 @@ public enum MPIEnvironment {
             // ring does it in 0.17 ms, as fast as the blocking one. A user's setting wins.
             setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0)
             // async-easgd's windows: across nodes joined by TCP, Open MPI 4.1 picks osc/rdma,
-            // whose MPI_Win_allocate then fails (the TCP BTL has no remote atomics). Without it,
-            // one node uses osc/sm and several use osc/ucx where UCX runs, else osc/pt2pt.
-            setenv("OMPI_MCA_osc", "^rdma", 0)
+            // whose MPI_Win_allocate then fails (the TCP BTL has no remote atomics); without it
+            // they use osc/ucx where UCX runs, else osc/pt2pt. On one node osc/rdma (over shared
+            // memory) stays: osc/sm's locks let ranks with cheap steps starve rank 0 (measured:
+            // 9,000 local steps against rank 0's 60). mpirun tells each rank how many share its
+            // node; the component is chosen when MPI starts, so this is decided before.
+            let env = ProcessInfo.processInfo.environment
+            if let size = env["OMPI_COMM_WORLD_SIZE"].flatMap({ Int($0) }),
+               let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap({ Int($0) }), local < size {
+                setenv("OMPI_MCA_osc", "^rdma", 0)
+            }
             MPI_Init_thread(nil, nil, Int32(cmpi_thread_serialized()), &provided)
             atexit {
                 var finalized: Int32 = 0
