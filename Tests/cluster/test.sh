@@ -131,6 +131,19 @@ check "2x2 ranks (btl_base_verbose): TCP between node1 and node2, shared memory 
   grep -q '^\[node1:[0-9]*\] mca: bml: Using vader btl for send to .* on node node1' '$v' &&
   ! grep -q 'Using vader btl for send to .* on node node2' <(grep '^\[node1' '$v')"
 
+# bench-exchange across the nodes: every mode's exchange of LeNet's weights, timed, with bus
+# bandwidth as nccl-tests define it; a link cannot carry more than its rate.
+OUT="$WORK/bench.out"
+timeout 300 "$CLUSTER" mpirun -np 2 -x OPENBLAS_NUM_THREADS=1 "$BIN" bench-exchange \
+  --model examples/fashion-mnist/lenet_train_test.prototxt --repeats 10 --link-rate 1gbit >"$OUT" 2>&1; rc=$?
+bench_ok() {
+  [ "$rc" -eq 0 ] && grep -q "431080 floats (1.72 MB), 2 ranks on 2 nodes" "$OUT" &&
+    [ "$(grep -cE '^(average|master|gradient|easgd) +1724320 ' "$OUT")" -eq 4 ] &&
+    awk '/^(average|master|gradient|easgd) / { sub("%", "", $7); if ($7 + 0 <= 0 || $7 + 0 > 110) bad = 1 } END { exit bad }' "$OUT"
+}
+check "bench-exchange on 2 nodes at 1 Gbit/s: LeNet's 1.72 MB, 4 modes, bus bandwidth within the link ($(awk '/^average / { print $3 " ms, " $7 " of the link" }' "$OUT"))" bench_ok
+sed 's/^/     /' "$OUT" | grep -vE '^ +\[' | head -6
+
 # --- 3. faults across the network
 S=3
 lenet_solver long 100000 100 20

@@ -20,7 +20,7 @@ for args in "--help" "time --help" "help train" ""; do
   fi
 done
 run help --help
-check "help lists every verb" bash -c 'for v in train test time convert-idx inspect; do grep -q "^  $v " "$0" || exit 1; done' "$OUT"
+check "help lists every verb" bash -c 'for v in train test time convert-idx inspect bench-exchange; do grep -q "^  $v " "$0" || exit 1; done' "$OUT"
 
 # --- convert-idx: gzipped IDX files written here; the HDF5 output compared with h5py
 "$PY" - <<'PYEOF'
@@ -146,6 +146,14 @@ if command -v mpirun >/dev/null; then
   timeout 120 mpirun --oversubscribe -np 2 "$BIN" time --model net.prototxt --iterations 1 >mpi.out 2>mpi.err
   rc=$?
   check "time under mpirun -np 2 (collective HDF5 reads)" bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'Total Time' mpi.out) -eq 1 ]"
+  timeout 120 mpirun --oversubscribe -np 2 "$BIN" bench-exchange --model net.prototxt --repeats 3 --link-rate 10gbit >bench.out 2>bench.err
+  rc=$?
+  # The tiny net's weights: conv1 4x1x3x3 + 4, ip1 10x144 + 10 = 1490 floats.
+  check "bench-exchange under mpirun -np 2: the net's 1490 floats, one row per mode, printed once" bash -c "
+    [ $rc -eq 0 ] && grep -q '1490 floats (0.01 MB), 2 ranks on 1 node' bench.out &&
+    [ \$(grep -cE '^(average|master|gradient|easgd) +5960 ' bench.out) -eq 4 ] && [ ! -s bench.err ]"
 fi
+run bench_one bench-exchange --model net.prototxt
+check "bench-exchange on one rank says there is nothing to exchange" bash -c "[ $RC -eq 0 ] && grep -q 'one rank exchanges nothing' '$OUT'"
 
 finish
