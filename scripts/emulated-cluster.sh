@@ -101,10 +101,15 @@ tcp_tuning() {
     net.ipv4.tcp_keepalive_intvl=1 net.ipv4.tcp_keepalive_probes=3 >/dev/null
 }
 
+# named_elsewhere HOST: a line of /etc/hosts that this script did not write names HOST.
+named_elsewhere() {
+  awk -v h="$1" -v m="$MARK" '!/^[[:space:]]*#/ && index($0, m) == 0 { for (i = 2; i <= NF; i++) if ($i == h) f = 1 } END { exit !f }' /etc/hosts
+}
+
 hosts_add() {
   grep -qF "$1 $2 $MARK" /etc/hosts && return 0
   # Another line that names this host is not ours: refuse rather than shadow it.
-  if awk -v h="$2" -v m="$MARK" '!/^[[:space:]]*#/ && index($0, m) == 0 { for (i = 2; i <= NF; i++) if ($i == h) f = 1 } END { exit !f }' /etc/hosts; then
+  if named_elsewhere "$2"; then
     die "/etc/hosts already names '$2' (not a line this script wrote); remove it or set SPARKNET_CLUSTER_NET/use another machine"
   fi
   [ -z "$(tail -c 1 /etc/hosts)" ] || echo >>/etc/hosts
@@ -146,9 +151,8 @@ cmd_up() {
   for i in $HEADNS $(seq -f 'node%g' 1 "$n"); do
     ns_exists "$i" && die "a network namespace '$i' exists that this script did not make (state: $STATE); remove it or run elsewhere"
   done
-  hosts_check() { awk -v h="$1" -v m="$MARK" '!/^[[:space:]]*#/ && index($0, m) == 0 { for (i = 2; i <= NF; i++) if ($i == h) f = 1 } END { exit !f }' /etc/hosts; }
   for i in $HEAD $(seq -f 'node%g' 1 "$n"); do
-    hosts_check "$i" && die "/etc/hosts already names '$i' (not a line this script wrote)"
+    named_elsewhere "$i" && die "/etc/hosts already names '$i' (not a line this script wrote)"
   done
   mkdir -p "$STATE" && chmod 755 "$STATE"
   : >"$STATE/made"
