@@ -32,6 +32,9 @@ public struct DistributedOptions: Sendable {
     public var slowRank: String?
     /// Stop at the first test whose accuracy reaches this (`--target-accuracy`).
     public var targetAccuracy: Double?
+    /// Gradient mode: floats per bucket of the allreduce overlapped with backward (`--bucket-mb`;
+    /// 0: one allreduce after backward, as does the solver's `layer_wise_reduce: false`).
+    public var bucketElements = 0
 
     public init(sync: SyncMode = .average, tau: Int = 50, alpha: Double? = nil, roundSeconds: Double? = nil,
                 averageHistory: Bool = false, metricsPath: String? = nil,
@@ -166,7 +169,8 @@ public final class DistributedTrainer {
         self.options = options
         self.log = communicator.isRoot ? log : nil
         synchronizer = try makeSynchronizer(options.sync, communicator: communicator, alpha: options.alpha,
-                                            averageHistory: options.averageHistory)
+                                            averageHistory: options.averageHistory,
+                                            bucketElements: solver.param.layerWiseReduce ? options.bucketElements : 0)
         maxIter = Int(solver.param.maxIter)
         imagesPerIteration = Self.batchSize(of: solver.net) * Int(solver.param.iterSize)
         failure = Self.injectedFailure()

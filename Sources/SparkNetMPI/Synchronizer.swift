@@ -56,9 +56,10 @@ extension Synchronizer {
 }
 
 /// Builds the synchronizer of `mode`. `alpha` is EASGD's moving rate (default 0.9/K);
-/// `averageHistory` also averages the solver history (momentum) in average and master mode.
+/// `averageHistory` also averages the solver history (momentum) in average and master mode;
+/// `bucketElements` > 0 overlaps gradient mode's allreduce with backward, in buckets that size.
 public func makeSynchronizer(_ mode: SyncMode, communicator: Communicator, alpha: Double? = nil,
-                             averageHistory: Bool = false) throws -> Synchronizer {
+                             averageHistory: Bool = false, bucketElements: Int = 0) throws -> Synchronizer {
     let k = communicator.size
     let a = Float(alpha ?? 0.9 / Double(k))
     if mode == .easgd || mode == .asyncEASGD {
@@ -67,7 +68,7 @@ public func makeSynchronizer(_ mode: SyncMode, communicator: Communicator, alpha
     switch mode {
     case .average: return ModelAverage(communicator, averageHistory: averageHistory)
     case .master: return MasterAverage(communicator, averageHistory: averageHistory)
-    case .gradient: return GradientAverage(communicator)
+    case .gradient: return GradientAverage(communicator, bucketElements: bucketElements)
     case .easgd: return ElasticAverage(communicator, alpha: a)
     case .asyncEASGD: return AsyncElasticAverage(communicator, alpha: a)
     }
@@ -134,19 +135,54 @@ public final class MasterAverage: Synchronizer {
 }
 
 /// `--sync gradient`: before every update, the gradient arena becomes the mean over ranks, so
-/// K ranks with batch b step like one process with batch K·b (Horovod, DDP).
+/// K ranks with batch b step like one process with batch K·b (Horovod, DDP). With
+/// `bucketElements` > 0 the sum starts during the last backward pass of an iteration
+/// (`OverlappedAllreduce`), with the same result bit for bit.
 public final class GradientAverage: Synchronizer {
     public let mode = SyncMode.gradient
     public let syncsWeights = true
     let comm: Communicator
+    let bucketElements: Int
+    private(set) var overlap: OverlappedAllreduce?
+    /// Backward passes since the last update (an iteration makes iter_size of them; the last
+    /// one's gradients are final).
+    private var passes = 0
 
-    public init(_ comm: Communicator) { self.comm = comm }
+    public init(_ comm: Communicator, bucketElements: Int = 0) {
+        self.comm = comm
+        self.bucketElements = bucketElements
+    }
+
+    public func start(_ solver: Solver, center: [Float]?) throws {
+        guard comm.size > 1, bucketElements > 0 else { return }
+        let net = solver.net
+        let sum = OverlappedAllreduce(net: net, communicator: comm, bucketElements: bucketElements)
+        overlap = sum
+        let passesPerIteration = Int(solver.param.iterSize), top = net.layers.count - 1
+        passes = 0
+        net.afterBackwardLayer = { [unowned self, unowned sum] l in
+            if self.passes == passesPerIteration - 1 {
+                if l == top { sum.begin() }
+                sum.layerDone(l)
+            }
+            if l == 0 { self.passes += 1 }
+        }
+    }
 
     public func beforeUpdate(_ solver: Solver) throws {
         guard comm.size > 1 else { return }
         let g = solver.net.gradients
-        comm.allreduceSum(g)
+        if let overlap {
+            overlap.finish()
+            passes = 0
+        } else {
+            comm.allreduceSum(g)
+        }
         scal(g.count, 1 / Float(comm.size), g.baseAddress!)
+    }
+
+    public func finish(_ solver: Solver) throws {
+        solver.net.afterBackwardLayer = nil
     }
 }
 

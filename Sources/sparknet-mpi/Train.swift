@@ -45,6 +45,10 @@ struct Train: Verb {
     @Option(help: "EASGD moving rate (default 0.9/K).")
     var alpha: Double?
 
+    @Option(name: .customLong("bucket-mb"), parsing: .unconditional,
+            help: "Gradient mode: allreduce the gradients in buckets of this many MB, each started as soon as backward has finished its layers (0: one allreduce after backward). The solver's layer_wise_reduce: false turns it off too.")
+    var bucketMB: Double = 0.25
+
     @Option(name: .customLong("round-seconds"), help: "End a round after this many seconds even before tau iterations.")
     var roundSeconds: Double?
 
@@ -74,6 +78,7 @@ struct Train: Verb {
         }
         guard tau > 0 else { throw ValidationError("--tau must be positive") }
         if let r = roundSeconds, r <= 0 { throw ValidationError("--round-seconds must be positive") }
+        guard bucketMB >= 0 && bucketMB.isFinite else { throw ValidationError("--bucket-mb must be 0 (no overlap) or positive, got \(bucketMB)") }
         if let k = keepSnapshots, k < 1 { throw ValidationError("--keep-snapshots must be at least 1") }
         guard stallTimeout >= 0 else { throw ValidationError("--stall-timeout must be 0 (off) or positive") }
     }
@@ -91,6 +96,7 @@ struct Train: Verb {
         options.keepSnapshots = keepSnapshots
         options.stallTimeout = stallTimeout > 0 ? stallTimeout : nil
         options.reshard = reshard
+        options.bucketElements = Int((bucketMB * 1_048_576 / Double(MemoryLayout<Float>.stride)).rounded(.up))
         let request = TrainRequest(
             solverPath: solver,
             weights: (weights ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
@@ -99,7 +105,7 @@ struct Train: Verb {
                     "alpha=\(alpha.map { "\($0)" } ?? "")", "round-seconds=\(roundSeconds.map { "\($0)" } ?? "")",
                     "average-history=\(averageHistory)", "metrics=\(metrics ?? "")",
                     "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)",
-                    "comm-delay=\(commDelay)", "slow-rank=\(slowRank ?? "")",
+                    "comm-delay=\(commDelay)", "bucket-mb=\(bucketMB)", "slow-rank=\(slowRank ?? "")",
                     "target-accuracy=\(targetAccuracy.map { "\($0)" } ?? "")"])
         // Every mode stops on a signal with a complete snapshot set (async-easgd on K > 1 ranks
         // through its schedule board, the others at an agreed iteration).

@@ -58,6 +58,7 @@ once usage_unknown_flag 64 "--frob" test --model net.prototxt --weights good.caf
 once usage_missing_solver 64 "--solver" train
 once usage_bad_value 64 "'foo'" train --solver solver.prototxt --sync foo
 once usage_invalid 64 "--tau must be positive" train --solver solver.prototxt --tau 0
+once usage_bucket 64 "--bucket-mb must be 0 (no overlap) or positive" train --solver solver.prototxt --sync gradient --bucket-mb -1
 once usage_both 64 "not both" train --solver solver.prototxt --weights a --snapshot b
 
 # --- without the wrapper, mpirun itself: non-zero, one message

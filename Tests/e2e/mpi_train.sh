@@ -52,6 +52,29 @@ for mode in gradient master easgd async-easgd; do
   check "train -np 4 --sync $mode" bash -c "[ $RC -eq 0 ] && grep -q 'Optimization Done' '$OUT' && [ -f '$WORK/snap_${mode}_iter_20.caffemodel' ]"
 done
 
+# --- gradient mode's allreduce overlapped with backward: bit-identical to the one after backward,
+# for any bucket size and with iter_size 2 (ip1 of 144 x 600 gives six 64 KiB segments; 4 ranks,
+# where the order of a sum matters)
+tiny_net wide.prototxt "$WORK/train.txt" "$WORK/test.txt" 600
+for v in "0 1" "0.25 1" "0.0625 1" "100 1" "0 2" "0.0625 2"; do
+  set -- $v
+  tag="b${1}_i$2"
+  tiny_solver "solver_$tag.prototxt" wide.prototxt "iter_size: $2"
+  sed -i "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/ov_$tag\"#" "solver_$tag.prototxt"
+  mpi "ov_$tag" 4 train --solver "solver_$tag.prototxt" --sync gradient --bucket-mb "$1"
+  [ $RC -eq 0 ] || echo "ov_$tag failed: $(tail -3 "$ERR")"
+done
+check "--sync gradient, 4 ranks: buckets of 0.25, 0.0625 and 100 MB overlapped with backward give the model of --bucket-mb 0, bit for bit" bash -c "
+  for b in 0.25 0.0625 100; do cmp -s '$WORK/ov_b0_i1_iter_20.caffemodel' \"$WORK/ov_b\${b}_i1_iter_20.caffemodel\" || exit 1; done"
+check "... and with iter_size 2 (only the last pass of an iteration overlaps)" \
+  cmp -s "$WORK/ov_b0_i2_iter_20.caffemodel" "$WORK/ov_b0.0625_i2_iter_20.caffemodel"
+check "... and the overlapped model differs from iter_size 1's (the comparison can fail)" bash -c "
+  ! cmp -s '$WORK/ov_b0_i1_iter_20.caffemodel' '$WORK/ov_b0_i2_iter_20.caffemodel'"
+tiny_solver solver_lwr.prototxt wide.prototxt "layer_wise_reduce: false"
+sed -i "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/ov_lwr\"#" solver_lwr.prototxt
+mpi ov_lwr 2 train --solver solver_lwr.prototxt --sync gradient --metrics "$WORK/ov_lwr.jsonl"
+check "layer_wise_reduce: false (Caffe's switch) is accepted and trains" bash -c "[ $RC -eq 0 ] && [ -f '$WORK/ov_lwr_iter_20.caffemodel' ]"
+
 # --- --round-seconds: a round also ends on time, the same iteration on every rank
 sed "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap_rs\"#" solver.prototxt >solver_rs.prototxt
 mpi round_seconds 4 train --solver solver_rs.prototxt --tau 1000 --round-seconds 0.000001 --average-history \

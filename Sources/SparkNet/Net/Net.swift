@@ -34,6 +34,9 @@ public final class Net {
     public private(set) var paramOwners: [(layer: Int, blob: Int)] = []
     /// Offset of each learnable param in the arenas.
     public private(set) var paramOffsets: [Int] = []
+    /// For each learnable param, the lowest-numbered layer that uses it (its owner, or a layer
+    /// sharing it): once `backward()` has passed that layer, the param's gradient is final.
+    public private(set) var paramLastBackwardLayer: [Int] = []
 
     /// The weight arena: every learnable blob's data, contiguous.
     public let weights: UnsafeMutableBufferPointer<Float>
@@ -215,10 +218,12 @@ public final class Net {
             blob.bind(data: w + paramOffsets[i], diff: g + paramOffsets[i])
             learnableParams.append(blob)
         }
+        paramLastBackwardLayer = ownerDefs.map(\.layer)
         for s in sharedBindings {
             let blob = layers[s.layer].blobs[s.blob]
             let off = paramOffsets[s.owner]
             blob.bind(data: w + off, diff: g + off, copyValues: false)
+            paramLastBackwardLayer[s.owner] = min(paramLastBackwardLayer[s.owner], s.layer)
         }
         paramOwners = ownerDefs
         // Shared params bound after set-up: reshape once more so no layer caches a stale size.
@@ -266,6 +271,10 @@ public final class Net {
     /// Called after every layer's forward and backward pass in `forward()` and `backward()`;
     /// the distributed trainer lets its communication make progress there.
     public var afterLayer: (() -> Void)?
+    /// Called with the layer's index after every layer's backward pass in `backward()` (layers
+    /// that need none included): gradients whose `paramLastBackwardLayer` is that index are
+    /// final, so a driver can start sending them while the earlier layers compute.
+    public var afterBackwardLayer: ((Int) -> Void)?
 
     /// Forward through all layers; returns the weighted sum of the loss blobs.
     @discardableResult
@@ -294,6 +303,7 @@ public final class Net {
         }
         for l in stride(from: layers.count - 1, through: 0, by: -1) {
             backwardLayer(l)
+            afterBackwardLayer?(l)
             afterLayer?()
         }
     }
