@@ -52,7 +52,7 @@ def save(fig, out):
 
 
 def plot_runs(paths, labels, out, title=None):
-    fig, ax = plt.subplots(2, 3, figsize=(16, 8.5))
+    fig, ax = plt.subplots(3, 3, figsize=(16, 12.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     splits = []
     for i, (path, label) in enumerate(zip(paths, labels)):
@@ -101,6 +101,27 @@ def plot_runs(paths, labels, out, title=None):
     sh.set_ylim(0, 1.02)
     sh.grid(alpha=0.3)
     sh.legend(fontsize=8)
+    # Per round: bytes exchanged and the bandwidth achieved (bytes / comm_s), and the bytes over
+    # wall time (runs written before these fields existed have none to show).
+    for i, (path, label) in enumerate(zip(paths, labels)):
+        rounds = [r for r in load(path)[0] if "bytes" in r]
+        if not rounds:
+            continue
+        c = colors[i % len(colors)]
+        it = [r["iteration"] for r in rounds]
+        ax[2, 0].plot(it, [r["bytes"] / 1e6 for r in rounds], color=c, lw=1, label=label)
+        ax[2, 1].plot(it, [r["bandwidth_gbps"] if r["comm_s"] > 0 else np.nan for r in rounds], color=c, lw=1,
+                      label=label)
+        ax[2, 2].plot([r.get("wall_s", np.nan) for r in rounds], np.cumsum([r["bytes"] / 1e6 for r in rounds]),
+                      color=c, lw=1, label=label)
+    for a, (x, y) in zip(ax[2], [("iteration (rank 0)", "MB exchanged per round (per rank)"),
+                                 ("iteration (rank 0)", "achieved bandwidth, Gbit/s (bytes / comm_s)"),
+                                 ("wall time since start (s)", "MB exchanged so far (per rank)")]):
+        a.set_xlabel(x)
+        a.set_ylabel(y)
+        a.grid(alpha=0.3)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     save(fig, out)

@@ -103,6 +103,11 @@ public final class AsyncElasticAverage: Synchronizer {
         }
     }
 
+    /// The center read, then the difference accumulated into it.
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) {
+        (comm.size > 1 ? 2 * count : 0, 0)
+    }
+
     /// Collective: waits for every rank's last exchange, then every rank takes the center as
     /// its model, and the window is freed.
     public func finish(_ solver: Solver) throws {

@@ -83,6 +83,12 @@ public struct RoundMetrics: Sendable {
     public var ranksReporting: Int
     /// Seconds since training started (rank 0's clock).
     public var wallSeconds: Double = 0
+    /// Bytes this rank exchanged in the round (each collective's buffer counted once, as
+    /// nccl-tests count a collective's size).
+    public var exchangedBytes: Double = 0
+    /// `exchangedBytes` over `commSeconds`, in Gbit/s (nccl-tests' algorithm bandwidth). With
+    /// gradient mode's overlap, `commSeconds` is only the part backward did not hide.
+    public var bandwidthGbps: Double { commSeconds > 0 ? exchangedBytes * 8 / commSeconds / 1e9 : 0 }
     /// Further `"key": value` pairs (the simulated costs).
     public var extraJSON = ""
 
@@ -94,7 +100,8 @@ public struct RoundMetrics: Sendable {
             + "\"compute_s\": \(f(computeSeconds)), \"comm_s\": \(f(commSeconds)), \"sync_wait_s\": \(f(syncWaitSeconds)), "
             + "\"data_wait_s\": \(f(dataWaitSeconds)), \"test_s\": \(f(testSeconds)), "
             + "\"snapshot_s\": \(f(snapshotSeconds)), \"images_per_s\": \(f(imagesPerSecond)), "
-            + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting), \"wall_s\": \(f(wallSeconds))"
+            + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting), \"wall_s\": \(f(wallSeconds)), "
+            + "\"bytes\": \(Int(exchangedBytes)), \"bandwidth_gbps\": \(f(bandwidthGbps))"
             + (extraJSON.isEmpty ? "" : ", " + extraJSON) + "}"
     }
 }
@@ -151,6 +158,8 @@ public final class DistributedTrainer {
     private var syncWaitSeconds = 0.0
     private var testSeconds = 0.0
     private var snapshotSeconds = 0.0
+    private var exchangedBytes = 0.0
+    private lazy var exchangedFloats = synchronizer.exchangedFloats(solver)
     private var waitAtRoundStart = 0.0
     private var lossSum = 0.0
     private var lossCount = 0
@@ -314,6 +323,7 @@ public final class DistributedTrainer {
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.beforeUpdate(s)
+            exchangedBytes += Double(exchangedFloats.perIteration * MemoryLayout<Float>.stride)
             cost.delayExchange()
             mark = now()
             commSeconds += mark - t0
@@ -362,6 +372,7 @@ public final class DistributedTrainer {
             waitForSlowestRank()
             let t0 = now()
             try synchronizer.endRound(s)
+            exchangedBytes += Double(exchangedFloats.perRound * MemoryLayout<Float>.stride)
             cost.delayExchange()
             commSeconds += now() - t0
             if synchronizer.syncsWeights {
@@ -409,6 +420,7 @@ public final class DistributedTrainer {
         syncWaitSeconds = 0
         testSeconds = 0
         snapshotSeconds = 0
+        exchangedBytes = 0
         lossSum = 0
         lossCount = 0
         waitAtRoundStart = dataWaitSeconds()
@@ -445,7 +457,7 @@ public final class DistributedTrainer {
                 dataWaitSeconds: times[3], testSeconds: times[4], snapshotSeconds: times[5],
                 imagesPerSecond: times[0] > 0 ? sums[1] / times[0] : 0,
                 ranks: comm.size, ranksReporting: reporting, wallSeconds: now() - startTime,
-                extraJSON: cost.jsonFields)
+                exchangedBytes: exchangedBytes, extraJSON: cost.jsonFields)
             onRound?(m)
             writeMetrics(m.json)
         }

@@ -42,6 +42,9 @@ public protocol Synchronizer: AnyObject {
     func finish(_ solver: Solver) throws
     /// A copy of the center variable (EASGD); for async-easgd only rank 0 holds it.
     func copyCenter() -> [Float]?
+    /// Floats this rank exchanges in one `endRound` and in one `beforeUpdate` (the buffer's
+    /// size, as nccl-tests count a collective's bytes; one-sided: what it reads plus writes).
+    func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int)
 }
 
 extension Synchronizer {
@@ -53,6 +56,7 @@ extension Synchronizer {
     public func prepareRoundEnd(_ solver: Solver) {}
     public func endRound(_ solver: Solver) throws {}
     public func finish(_ solver: Solver) throws {}
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) { (0, 0) }
 }
 
 /// Builds the synchronizer of `mode`. `alpha` is EASGD's moving rate (default 0.9/K);
@@ -94,6 +98,10 @@ public final class ModelAverage: Synchronizer {
         prescale.request(solver, ranks: comm.size)
     }
 
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) {
+        (comm.size > 1 ? averagedBuffers(solver, withHistory: averageHistory).reduce(0) { $0 + $1.count } : 0, 0)
+    }
+
     public func endRound(_ solver: Solver) throws {
         let prescaled = prescale.take(solver)
         guard comm.size > 1 else { return }
@@ -121,6 +129,10 @@ public final class MasterAverage: Synchronizer {
 
     public func prepareRoundEnd(_ solver: Solver) {
         prescale.request(solver, ranks: comm.size)
+    }
+
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) {
+        (comm.size > 1 ? averagedBuffers(solver, withHistory: averageHistory).reduce(0) { $0 + $1.count } : 0, 0)
     }
 
     public func endRound(_ solver: Solver) throws {
@@ -184,6 +196,10 @@ public final class GradientAverage: Synchronizer {
     public func finish(_ solver: Solver) throws {
         solver.net.afterBackwardLayer = nil
     }
+
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) {
+        (0, comm.size > 1 ? solver.net.gradients.count : 0)
+    }
 }
 
 /// `--sync easgd` (Zhang et al. 2015, eqs. 5–6, synchronous): every rank keeps a copy of the
@@ -240,6 +256,10 @@ public final class ElasticAverage: Synchronizer {
     }
 
     public func copyCenter() -> [Float]? { hasCenter ? x : nil }
+
+    public func exchangedFloats(_ solver: Solver) -> (perRound: Int, perIteration: Int) {
+        (comm.size > 1 ? solver.net.weights.count : 0, 0)
+    }
 }
 
 /// The 1/K of a model average, moved into the solver's round-ending update

@@ -30,7 +30,15 @@ struct BenchExchange: Verb {
     @Option(name: .customLong("link-rate"), help: "The link's rate, as tc writes it (100mbit, 1gbit, 10gbit), for the ratio column.")
     var linkRate: String?
 
+    @Option(help: "Also time gradient mode's whole step this many times: compute alone, exchange alone, the two one after the other, and overlapped (the net's Input layers get noise; 0: skip).")
+    var steps: Int = 0
+
+    @Option(name: .customLong("bucket-mb"), help: "The overlapped step's bucket size, as train's --bucket-mb.")
+    var bucketMB: Double = 0.25
+
     func validate() throws {
+        guard steps >= 0 else { throw ValidationError("--steps must be 0 or positive") }
+        guard bucketMB > 0 && bucketMB.isFinite else { throw ValidationError("--bucket-mb must be positive") }
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
         guard ["all", "average", "master", "gradient", "easgd"].contains(sync) else {
             throw ValidationError("--sync must be average, master, gradient, easgd or all (async-easgd has no collective exchange to time)")
@@ -77,6 +85,7 @@ struct BenchExchange: Verb {
         }
         let link = linkRate.flatMap(Self.bitsPerSecond)
         let modes = sync == "all" ? ["average", "master", "gradient", "easgd"] : [sync]
+        if steps > 0 && (sync == "all" || sync == "gradient") { try timeSteps(comm) }
         var buffer = [Float](repeating: 0, count: count)
         if comm.isRoot {
             print(Self.row(["mode", "bytes", "median_ms", "min_ms", "algbw_Gb/s", "busbw_Gb/s"] + (link != nil ? ["of_link"] : [])))
@@ -110,6 +119,45 @@ struct BenchExchange: Verb {
                 print(Self.row(cells))
             }
         }
+    }
+
+    /// Gradient mode's step four ways, interleaved so that the machine's noise hits them alike:
+    /// forward+backward alone (C), the gradient allreduce alone (S), C then S as `--bucket-mb 0`
+    /// trains, and the allreduce overlapped with backward (`OverlappedAllreduce`). Each time is
+    /// the slowest rank's; the table gives medians. Overlap at its best takes max(C, S).
+    func timeSteps(_ comm: Communicator) throws {
+        let param = try Prototxt.readNet(model)
+        let context = NetContext(seed: 1701, sourceProvider: HDF5BatchSource.provider(seed: 1701))
+        let net = try Net(param: param, phase: .train, context: context)
+        net.fillInputsWithNoise(seed: 1701 &+ UInt64(comm.rank))
+        let bucket = Int((bucketMB * 1_048_576 / Double(MemoryLayout<Float>.stride)).rounded(.up))
+        let sum = OverlappedAllreduce(net: net, communicator: comm, bucketElements: bucket)
+        let top = net.layers.count - 1
+        let names = ["compute", "exchange", "serial", "overlapped"]
+        var times = [[Double]](repeating: [], count: names.count)
+        for r in 0..<(steps + 2) {
+            for v in names.indices {
+                net.clearParamDiffs()
+                net.afterBackwardLayer = v == 3 ? { l in
+                    if l == top { sum.begin() }
+                    sum.layerDone(l)
+                } : nil
+                comm.barrier()
+                let t0 = ProcessInfo.processInfo.systemUptime
+                if v != 1 { try net.forwardBackward() }
+                if v == 1 || v == 2 { comm.allreduceSum(net.gradients) }
+                if v == 3 { sum.finish() }
+                let slowest = comm.allreduce([ProcessInfo.processInfo.systemUptime - t0], .max)[0]
+                if r >= 2 { times[v].append(slowest) }
+            }
+        }
+        net.afterBackwardLayer = nil
+        let m = times.map { $0.sorted()[$0.count / 2] * 1e3 }
+        guard comm.isRoot else { return }
+        print("gradient step: \(steps) repeats, buckets of \(bucketMB) MB (\(sum.bucketCount) bucket\(sum.bucketCount == 1 ? "" : "s")), median ms over the slowest rank")
+        print(String(format: "  compute C %.2f, exchange S %.2f, C+S %.2f, max(C,S) %.2f", m[0], m[1], m[0] + m[1], max(m[0], m[1])))
+        print(String(format: "  serial     %.2f  = %.3f x (C+S), %.3f x max(C,S)", m[2], m[2] / (m[0] + m[1]), m[2] / max(m[0], m[1])))
+        print(String(format: "  overlapped %.2f  = %.3f x (C+S), %.3f x max(C,S)", m[3], m[3] / (m[0] + m[1]), m[3] / max(m[0], m[1])))
     }
 
     /// A table row: the mode left-aligned, the numbers right-aligned in fixed columns.

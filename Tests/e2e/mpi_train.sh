@@ -35,6 +35,9 @@ for r in rows:
     for k in ("loss", "lr", "compute_s", "comm_s", "sync_wait_s", "data_wait_s", "images_per_s", "round_s"):
         assert k in r and r[k] is not None, (k, r)
     assert r["ranks"] == 2 and r["iterations"] == 4 and r["images_per_s"] > 0 and r["comm_s"] >= 0
+    # The tiny net's 1490 weights, once per round; the bandwidth is those bytes over comm_s.
+    assert r["bytes"] == 1490 * 4, r
+    assert r["comm_s"] == 0 or abs(r["bandwidth_gbps"] - r["bytes"] * 8 / r["comm_s"] / 1e9) <= 1e-3 * r["bandwidth_gbps"], r
 PY
 
 # --- a K-rank resume continues bit for bit (iteration 10 is mid-round for tau 4)
@@ -74,6 +77,13 @@ tiny_solver solver_lwr.prototxt wide.prototxt "layer_wise_reduce: false"
 sed -i "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/ov_lwr\"#" solver_lwr.prototxt
 mpi ov_lwr 2 train --solver solver_lwr.prototxt --sync gradient --metrics "$WORK/ov_lwr.jsonl"
 check "layer_wise_reduce: false (Caffe's switch) is accepted and trains" bash -c "[ $RC -eq 0 ] && [ -f '$WORK/ov_lwr_iter_20.caffemodel' ]"
+check "gradient mode's metrics: the gradients' bytes once per iteration (87040 floats x 20 iterations)" "$PY" - "$WORK/ov_lwr.jsonl" <<'PY'
+import json, sys
+rows = [r for r in map(json.loads, open(sys.argv[1])) if "round_s" in r]
+assert sum(r["iterations"] for r in rows) == 20, rows
+for r in rows:
+    assert r["bytes"] == 87040 * 4 * r["iterations"] and r["bandwidth_gbps"] > 0, r
+PY
 
 # --- --round-seconds: a round also ends on time, the same iteration on every rank
 sed "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap_rs\"#" solver.prototxt >solver_rs.prototxt

@@ -5,7 +5,7 @@
  *
  *   mpicc -O2 -o /tmp/coll_bench bench/coll/coll_bench.c      (bench/coll/run.sh does this)
  *   mpirun -np K /tmp/coll_bench -n COUNT[,COUNT...] [-v VARIANT[,VARIANT...]] [-r REPEATS]
- *          [-s SEGMENT_FLOATS] [-f IN_FLIGHT] [-l LINK_RATE] [-o]
+ *          [-w WARMUPS] [-s SEGMENT_FLOATS] [-f IN_FLIGHT] [-l LINK_RATE] [-o]
  *
  * Variants (default: all):
  *   allreduce        MPI_Allreduce(MPI_IN_PLACE) of the whole buffer              (blocking)
@@ -17,7 +17,7 @@
  * -o uses separate send/receive buffers instead of MPI_IN_PLACE (libnbc picks its iallreduce
  * algorithm differently for in-place calls).
  *
- * Each repeat (after 2 untimed ones) refills the buffer, passes a barrier, and lasts as long as
+ * Each repeat (after WARMUPS untimed ones, default 2) refills the buffer, passes a barrier, and lasts as long as
  * the slowest rank (MPI_MAX of the ranks' times), like `sparknet-mpi bench-exchange`. Output: one
  * line per size and variant: median and fastest time, algorithm bandwidth (bytes*8/time) and bus
  * bandwidth as nccl-tests and bench-exchange define it: allreduce 2(K-1)/K x algbw, reduce+bcast
@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     char counts[1024] = "145578", variants[1024] = "allreduce,iallreduce,seg-iallreduce,reduce-bcast,ireduce-ibcast,seg-ireduce-ibcast";
-    int repeats = 10; double link = 0; const char *linkname = NULL;
+    int repeats = 10, warmups = 2; double link = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-o")) { outofplace = 1; continue; }
@@ -104,9 +104,10 @@ int main(int argc, char **argv) {
         if (!strcmp(a, "-n")) snprintf(counts, sizeof counts, "%s", next);
         else if (!strcmp(a, "-v")) snprintf(variants, sizeof variants, "%s", next);
         else if (!strcmp(a, "-r")) repeats = atoi(next);
+        else if (!strcmp(a, "-w")) warmups = atoi(next);
         else if (!strcmp(a, "-s")) seg = atoi(next);
         else if (!strcmp(a, "-f")) inflight = atoi(next);
-        else if (!strcmp(a, "-l")) { link = rate_bps(next); linkname = next; }
+        else if (!strcmp(a, "-l")) link = rate_bps(next);
         else continue;
         i++;
     }
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
     if (rank == 0) {
         printf("coll_bench: %d ranks:", size);
         for (int r = 0; r < size; r++) printf(" %d@%s", r, all + r * MPI_MAX_PROCESSOR_NAME);
-        printf("; segment %d floats x %d in flight; %s; %d repeats\n", seg, inflight, outofplace ? "out of place" : "in place", repeats);
+        printf("; segment %d floats x %d in flight; %s; %d repeats after %d untimed\n", seg, inflight, outofplace ? "out of place" : "in place", repeats, warmups);
         printf("%-19s %10s %10s %10s %10s %10s %10s%s\n", "variant", "floats", "bytes", "median_ms", "min_ms", "algbw_Gb/s", "busbw_Gb/s", link > 0 ? "  of_link" : "");
         free(all);
     }
@@ -129,14 +130,14 @@ int main(int argc, char **argv) {
         buf = malloc(sizeof(float) * n); sbuf = malloc(sizeof(float) * n);
         char vl[1024]; snprintf(vl, sizeof vl, "%s", variants);
         for (char *v = strtok_r(vl, ",", &vsave); v; v = strtok_r(NULL, ",", &vsave)) {
-            for (int r = 0; r < repeats + 2; r++) {
+            for (int r = 0; r < repeats + warmups; r++) {
                 for (long i = 0; i < n; i++) buf[i] = sbuf[i] = (float)(rank + i % 7);
                 MPI_Barrier(comm);
                 double t0 = MPI_Wtime();
                 run(v, n);
                 double mine = MPI_Wtime() - t0, slowest;
                 MPI_Allreduce(&mine, &slowest, 1, MPI_DOUBLE, MPI_MAX, comm);
-                if (r >= 2) times[r - 2] = slowest;
+                if (r >= warmups) times[r - warmups] = slowest;
             }
             /* check: allreduce/bcast results must be the sum over ranks */
             double expect = 0; for (int q = 0; q < size; q++) expect += q + (n - 1) % 7;
@@ -153,7 +154,6 @@ int main(int argc, char **argv) {
         }
         free(buf); free(sbuf);
     }
-    (void)linkname;
     free(times);
     MPI_Comm_free(&comm);
     MPI_Finalize();

@@ -7,7 +7,7 @@
 #   COUNTS    floats per exchange, comma-separated (CIFAR-quick 145578, LeNet 431080, AlexNet 60965224)
 #   VARIANTS  comma-separated, default all: allreduce, iallreduce, seg-iallreduce, reduce-bcast,
 #             ireduce-ibcast, seg-ireduce-ibcast (see coll_bench.c)
-#   options   -r REPEATS (10), -s SEGMENT_FLOATS (16384), -f IN_FLIGHT (4), -l LINK_RATE, -o
+#   options   -r REPEATS (10), -w WARMUPS (2), -s SEGMENT_FLOATS (16384), -f IN_FLIGHT (4), -l LINK_RATE, -o
 #
 # Examples (the cluster up first: scripts/emulated-cluster.sh up 2 --rate 1gbit):
 #   bench/coll/run.sh -np 2 -- 145578,431080 allreduce,seg-iallreduce -r 10 -l 1gbit
