@@ -10,7 +10,9 @@ public struct DistributedOptions: Sendable {
     public var tau: Int
     /// EASGD moving rate (default 0.9/K).
     public var alpha: Double?
-    /// A round also ends after this many seconds (agreed across ranks). Wall-clock dependent.
+    /// SparkNet's time-bounded rounds: each rank ends its round when its own clock has run this
+    /// many seconds (or after tau steps), with no agreement per iteration, so fast ranks make
+    /// more local steps than slow ones. Wall-clock dependent: not reproducible bit for bit.
     public var roundSeconds: Double?
     /// Average the solver history (momentum) too (average and master modes).
     public var averageHistory: Bool
@@ -141,6 +143,17 @@ public final class DistributedTrainer {
     /// Whether the ranks run on their own clocks (async-easgd on K > 1 ranks), so no collective
     /// can be tied to an iteration.
     var asyncRanksDiverge: Bool { schedule != nil }
+    /// `--round-seconds` with a collective exchange on K > 1 ranks: each rank counts its own
+    /// steps within a round; at its end the ranks agree on the iteration (the highest count),
+    /// stop signals, tests and snapshots.
+    var roundsOnOwnClocks: Bool {
+        options.roundSeconds != nil && options.sync != .gradient && synchronizer.roundsAreCollective && comm.size > 1
+    }
+    /// The agreed iteration at the end of the last round (own-clock rounds).
+    private var agreedIter = 0
+    /// A test or a snapshot is due at the agreed iteration (own-clock rounds).
+    private var testPending = false
+    private var snapshotPending = false
     private var startTime = 0.0
     /// This rank's local steps since `start` (in async-easgd a fast rank makes more than a slow one).
     public private(set) var localSteps = 0
@@ -245,8 +258,37 @@ public final class DistributedTrainer {
             solver.testDue = { [unowned self] s in self.asyncTestDue(s) }
             if board.leads { solver.net.afterLayer = { [unowned board] in board.progress() } }
         }
+        if roundsOnOwnClocks {
+            agreedIter = solver.iter
+            let interval = Int(solver.param.testInterval)
+            testPending = interval > 0 && solver.iter % interval == 0 && (solver.iter > 0 || solver.param.testInitialization)
+            solver.testDue = { [unowned self] _ in
+                defer { self.testPending = false }
+                return self.testPending
+            }
+            solver.snapshotDue = { [unowned self] _ in
+                defer { self.snapshotPending = false }
+                return self.snapshotPending
+            }
+        }
         startTime = now()
         resetRound()
+    }
+
+    /// Own-clock rounds, at a round's end on every rank: the job's iteration becomes the highest
+    /// rank's (slower ranks skip ahead), and a test or snapshot whose interval was passed in the
+    /// round becomes due right after the exchange. The agreement also waits for the slowest
+    /// rank: counted as waiting.
+    private func agreeOnIteration(_ s: Solver) {
+        phase("the iteration agreement after a round of \(itersInRound) steps at iteration \(s.iter)")
+        let t0 = now()
+        let common = comm.allreduce(s.iter, .max)
+        syncWaitSeconds += now() - t0
+        s.adoptIteration(common)
+        func passed(_ every: Int32) -> Bool { every > 0 && common / Int(every) > agreedIter / Int(every) }
+        testPending = passed(s.param.testInterval)
+        snapshotPending = passed(s.param.snapshot)
+        agreedIter = common
     }
 
     /// Caffe's Solve on every rank (the last round ends at max_iter, or training stops at
@@ -352,9 +394,15 @@ public final class DistributedTrainer {
         if let schedule { relayAsyncSignals(schedule) }
         schedule?.refresh()
         let signalled = !follows && s.iter < maxIter ? schedule?.stopRequested ?? 0 : 0
-        let stopping = follows ? schedule!.stopped : s.iter >= maxIter || signalled != 0
+        var stopping = follows ? schedule!.stopped : s.iter >= maxIter || signalled != 0
         var end = itersInRound >= options.tau || stopping
-        if !end, let limit = options.roundSeconds, options.sync != .gradient {
+        if roundsOnOwnClocks {
+            if !end, let limit = options.roundSeconds { end = now() - roundStart >= limit }
+            if end {
+                agreeOnIteration(s)
+                stopping = s.iter >= maxIter
+            }
+        } else if !end, let limit = options.roundSeconds, options.sync != .gradient {
             let expired = now() - roundStart >= limit
             if synchronizer.roundsAreCollective && comm.size > 1 {
                 // Every rank must enter the exchange together: one rank's clock decides for all.
@@ -397,9 +445,12 @@ public final class DistributedTrainer {
                 }
             }
         }
-        let waited = stops.waitSeconds
-        try actOnSignals(s, last: s.iter >= maxIter)
-        syncWaitSeconds += stops.waitSeconds - waited
+        // Own-clock rounds meet only at round ends: signals are agreed there, at once.
+        if !roundsOnOwnClocks || end {
+            let waited = stops.waitSeconds
+            try actOnSignals(s, last: s.iter >= maxIter)
+            syncWaitSeconds += stops.waitSeconds - waited
+        }
         mark = now()
     }
 

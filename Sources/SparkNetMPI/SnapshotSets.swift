@@ -35,7 +35,8 @@ extension DistributedTrainer {
         // reaches rank 0 on the board and ends training like max_iter (afterUpdate).
         if asyncRanksDiverge { return try stopIfSignalled(s) }
         phase("the signal check after iteration \(s.iter)")
-        guard let d = stops.atBoundary(iter: s.iter, last: last), !last else { return }
+        guard let d = stops.atBoundary(iter: s.iter, last: last, lag: roundsOnOwnClocks ? 0 : StopRequests.lag),
+              !last else { return }
         let periodic = s.param.snapshot > 0 && s.iter % Int(s.param.snapshot) == 0
         if d.request.contains(.stop) {
             stops.drain()

@@ -98,7 +98,8 @@ final class StopRequests {
 
     /// Called at every iteration boundary on every rank. `last` drains every outstanding
     /// allreduce (training ends here).
-    func atBoundary(iter: Int, last: Bool) -> Decision? {
+    /// `lag` replaces `Self.lag` (0: decide now, at a point all ranks reach together).
+    func atBoundary(iter: Int, last: Bool, lag: Int = StopRequests.lag) -> Decision? {
         let (mine, sig) = StopSignals.take()
         let code = Self.code(signal: sig, rank: comm.rank)
         let values = [mine.contains(.stop) ? code : 0, mine.contains(.snapshot) ? code : 0]
@@ -110,7 +111,7 @@ final class StopRequests {
         comm.startAllreduceMax(buffer, buffer + 2, count: 2, request: &box.request)
         queue.append((box, buffer, iter))
         var agreed: [Int64] = [0, 0]
-        while queue.count > (last ? 0 : Self.lag) {
+        while queue.count > (last ? 0 : lag) {
             let v = completeOldest()
             agreed = [max(agreed[0], v[0]), max(agreed[1], v[1])]
         }

@@ -51,6 +51,9 @@ public final class Solver {
     /// Decides, at the top of every iteration, whether to test now; nil tests every
     /// test_interval iterations (a driver whose ranks step at different rates decides itself).
     public var testDue: ((Solver) -> Bool)?
+    /// Decides, after every update, whether to snapshot now; nil snapshots every `snapshot`
+    /// iterations (a driver whose ranks count iterations apart decides itself).
+    public var snapshotDue: ((Solver) -> Bool)?
     /// Receives every test's outputs (after `testReducer`): the net's index and (name, mean).
     public var testHook: ((Solver, Int, [(name: String, value: Float)]) throws -> Void)?
 
@@ -234,7 +237,7 @@ public final class Solver {
             // iter counts the updates done.
             iter += 1
             try afterUpdateHook?(self)
-            if param.snapshot > 0 && iter % Int(param.snapshot) == 0 {
+            if snapshotDue?(self) ?? (param.snapshot > 0 && iter % Int(param.snapshot) == 0) {
                 _ = try snapshot()
             }
             if requestedEarlyExit { break }
