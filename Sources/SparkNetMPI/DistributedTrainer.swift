@@ -233,8 +233,9 @@ public final class DistributedTrainer {
             }
         }
         try synchronizer.start(solver, center: center)
-        // Rounds stay aligned to multiples of tau across a resume.
-        itersInRound = solver.iter % options.tau
+        // Rounds stay aligned to multiples of tau across a resume (own-clock rounds have no such
+        // alignment: a resumed one starts a round).
+        itersInRound = roundsOnOwnClocks ? 0 : solver.iter % options.tau
         lastSyncIter = resumed ? -1 : solver.iter
         if comm.size > 1 {
             var line = "\(comm.size) ranks, --sync \(options.sync.rawValue)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Operations under faults (docs/reliability.md): stop signals on one rank or on mpirun end every
 # rank at one iteration with one complete snapshot set and exit 75, and `--snapshot auto`
-# resumes it bit for bit (async-easgd on K > 1: resumes and finishes, timing-dependent); SIGUSR2 snapshots and goes on; `--snapshot auto` starts fresh, skips
+# resumes it bit for bit (async-easgd on K > 1 and --round-seconds: resumes and finishes,
+# timing-dependent); SIGUSR2 snapshots and goes on; `--snapshot auto` starts fresh, skips
 # incomplete sets, refuses another K unless --reshard; `--keep-snapshots`; a stalled rank
 # (sleep, SIGSTOP) ends the job within the --stall-timeout, named. Tests/e2e/mpi_tcp.sh runs it
 # again over TCP (OMPI_MCA_btl=self,tcp).
@@ -95,10 +96,10 @@ stop_and_resume() {
   check "$name: SIG$sig to $target ($np ranks${extra[*]:+, ${extra[*]}}): exit $RC (75) in ${SECS}s, stopped at iteration ${n:-?}, complete set ${took:-?} s after the signal" stopped
   check "$name: no temporary files left" no_temp_files
   launch "$name.resume" "$np" train --solver "$name.prototxt" --tau 5 --snapshot auto "${extra[@]}"; T0=$(date +%s.%N); finish_bg
-  if [ "$np" -gt 1 ] && [[ " ${extra[*]} " == *" async-easgd "* ]]; then
+  if [ "$np" -gt 1 ] && [[ " ${extra[*]} " == *" async-easgd "* || " ${extra[*]} " == *" --round-seconds "* ]]; then
     # The ranks' relative pace is timing-dependent, so no two runs have the same bits: the
     # resume must start from the set and finish with a complete final set and a test.
-    check "$name: --snapshot auto resumes at $n and runs to $M (async: not bit-identical)" bash -c "
+    check "$name: --snapshot auto resumes at $n and runs to $M (timing-dependent: not bit-identical)" bash -c "
       [ $RC -eq 0 ] && grep -q 'resuming from $WORK/$name/tiny_iter_$n.solverstate' '$OUT' &&
       grep -q 'Optimization Done' '$OUT' && grep -q 'Final test accuracy = .* (iteration $M)' '$OUT' &&
       [ -f '$WORK/$name/tiny_iter_$M.caffemodel' ]" &&
@@ -123,6 +124,9 @@ stop_and_resume stopa 1 TERM self --sync async-easgd
 # schedule board, rank 0 ends training there and every rank snapshots rank 0's iteration.
 stop_and_resume stopa4 4 USR1 mpirun --sync async-easgd
 stop_and_resume stopa2 2 TERM rank --sync async-easgd
+# --round-seconds: each rank ends its rounds on its own clock; the ranks agree on a stop only at
+# round ends (no per-iteration agreement), then snapshot one set.
+stop_and_resume stoprs 2 TERM rank --round-seconds 0.05
 
 # --- SIGUSR2: a snapshot mid-run, training goes on to the same end
 solver usr2 $M

@@ -91,6 +91,31 @@ mpi round_seconds 4 train --solver solver_rs.prototxt --tau 1000 --round-seconds
   --metrics "$WORK/rs.jsonl"
 check "--round-seconds (tiny) --tau 1000 under 4 ranks: a round after every iteration" bash -c "
   [ $RC -eq 0 ] && [ \$(grep -c '"round_s"' '$WORK/rs.jsonl') -eq 20 ] && grep -q '\"iteration\": 20,' '$WORK/rs.jsonl'"
+# SparkNet's meaning: each rank runs local steps until its own clock says T, with no agreement per
+# iteration, so a rank 3x slower makes about a third of the steps; at round ends the ranks agree on
+# the iteration (the highest), and tests and snapshots whose interval passed run there.
+tiny_solver solver_rs2.prototxt net.prototxt 'snapshot: 100'
+sed -i "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/snap_rs2/tiny\"#; s#max_iter: .*#max_iter: 3000#; s#test_interval: .*#test_interval: 250#; s#snapshot: 100#snapshot: 500#" solver_rs2.prototxt
+mkdir -p "$WORK/snap_rs2"
+mpi round_seconds2 2 train --solver solver_rs2.prototxt --tau 100000 --round-seconds 0.02 --slow-rank 1:3 \
+  --metrics "$WORK/rs2.jsonl"
+steps=$(sed -nE 's/.*Local steps per rank: 0: ([0-9]+), 1: ([0-9]+).*/\1 \2/p' "$OUT")
+check "--round-seconds 0.02, rank 1 3x slower: rank 0 makes 1.8-8x rank 1's local steps (${steps:-none})" bash -c "
+  [ $RC -eq 0 ] && [ -n '$steps' ] && awk -v a='${steps% *}' -v b='${steps#* }' 'BEGIN { exit !(b > 0 && a / b >= 1.8 && a / b <= 8) }'"
+check "... rounds end at agreed iterations, tests follow them, snapshots where an interval passed, the last at 3000" "$PY" - "$WORK/rs2.jsonl" "$WORK/snap_rs2" <<'PY'
+import json, os, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+rounds = [r for r in lines if "round_s" in r]
+tests = [t for t in lines if "test" in t and "accuracy" in t]
+its = [r["iteration"] for r in rounds]
+assert len(rounds) >= 3 and its == sorted(set(its)) and its[-1] == 3000, its
+assert all(r["iterations"] >= 1 for r in rounds), rounds
+# A test at 0, then one after every round in which a multiple of 250 passed, at that round's iteration.
+want = [0] + [b for a, b in zip([0] + its, its) if b // 250 > a // 250]
+assert [t["iteration"] for t in tests] == want, ([t["iteration"] for t in tests], want)
+snaps = sorted(int(f.split("_")[-1].split(".")[0]) for f in os.listdir(sys.argv[2]) if f.endswith(".manifest.json"))
+assert snaps == [b for a, b in zip([0] + its, its) if b // 500 > a // 500], (snaps, its)
+PY
 
 # --- bad input on every rank: printed once (rank 0), every rank exits non-zero
 CODES=1 mpi missing_solver 4 train --solver nowhere.prototxt
