@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo data bench experiments experiments-quick clean
+.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo data bench experiments experiments-quick experiments-cluster experiments-cluster-quick clean
 
 all: build
 
@@ -37,6 +37,7 @@ test: deps
 	$(MAKE) --no-print-directory experiments-quick
 	$(MAKE) --no-print-directory slurm-test
 	$(MAKE) --no-print-directory cluster-test
+	$(MAKE) --no-print-directory experiments-cluster-quick
 
 # SPARKNET_BIN picks the binary (default: the debug build that `swift build --build-tests` made).
 e2e:
@@ -123,6 +124,27 @@ experiments: deps release
 	@scripts/install-deps.sh python3-matplotlib
 	@$(MAKE) --no-print-directory data
 	bench/experiments/run.py
+
+# The crossover on real links (root: the emulated cluster of scripts/emulated-cluster.sh), into
+# docs/experiments/cluster.md and cluster.png; about an hour and a half on 2 cores.
+experiments-cluster: deps release
+	@scripts/install-deps.sh python3-matplotlib iproute2 util-linux
+	@$(MAKE) --no-print-directory data
+	bench/experiments/run.py --only cluster
+
+# Its bounded corner (2 nodes, 2 link rates, 2 modes, one seed; a few minutes), then a check;
+# skipped with one line where network namespaces cannot be made.
+experiments-cluster-quick: deps release
+	@scripts/install-deps.sh python3-matplotlib iproute2 util-linux
+	@$(MAKE) --no-print-directory data
+	@if [ "$$(id -u)" -ne 0 ] || ! ip netns add sn-probe-$$$$ 2>/dev/null; then \
+	  echo "experiments-cluster-quick: skipped: network namespaces cannot be made here"; \
+	else \
+	  ip netns del sn-probe-$$$$; \
+	  rm -rf .build/experiments-cluster-quick && \
+	  bench/experiments/run.py --quick --only cluster --out .build/experiments-cluster-quick && \
+	  bench/experiments/check.py --cluster .build/experiments-cluster-quick; \
+	fi
 
 # A 2x2 corner of each table from scratch (a few minutes), then a check of its files and numbers.
 experiments-quick: deps release

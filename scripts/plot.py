@@ -203,11 +203,52 @@ def crossover_curves(res, out):
     save(fig, out)
 
 
+def cluster_curves(res, out):
+    """Wall time to the accuracy against the link rate on the emulated cluster: measured (solid,
+    min-max bars) and the sleep model's prediction (dashed), one panel per K."""
+    cl = res["cluster"]
+    cfg = cl["config"]
+    bps = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
+    x = [float(r[:-4]) * bps[r[-4:]] for r in cfg["rates"]]
+    fig, axes = plt.subplots(1, len(cfg["ks"]), figsize=(6.5 * len(cfg["ks"]), 5), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    markers = ["o", "s", "^", "D", "v"]
+    for ax, k in zip(axes[0], cfg["ks"]):
+        for i, (mode, tau) in enumerate(cfg["modes"]):
+            rows = [next(r for r in cl["rows"] if r["k"] == k and r["rate"] == rate and r["mode"] == mode
+                         and r["tau"] == tau) for rate in cfg["rates"]]
+            c, m = colors[i % len(colors)], markers[i % len(markers)]
+            label = "gradient (overlapped)" if mode == "gradient" else f"{mode}, tau {tau}"
+            ys = [r["wall"][0] if r["wall"] else np.nan for r in rows]
+            lo = [r["wall"][0] - r["wall"][1] if r["wall"] else 0 for r in rows]
+            hi = [r["wall"][2] - r["wall"][0] if r["wall"] else 0 for r in rows]
+            ax.errorbar(x, ys, yerr=[lo, hi], marker=m, color=c, capsize=3, label=f"{label}: measured")
+            ax.plot(x, [r["predicted"][0] if r["predicted"] else np.nan for r in rows], ls="--", marker=m,
+                    mfc="none", color=c, label=f"{label}: sleep model")
+            miss = [xx for xx, r in zip(x, rows) if not r["wall"]]
+            if miss:
+                ax.plot(miss, [cfg["budget_s"]] * len(miss), m, mfc="none", color=c, ms=10)
+        ax.axhline(cfg["budget_s"], color="grey", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels(cfg["rates"])
+        ax.set_xlabel("link rate (tc tbf, both directions)")
+        ax.set_ylabel(f"wall time to test accuracy {cfg['accuracy']} (s)")
+        ax.set_title(f"K = {k} emulated nodes x 1 rank (open marker on the dotted line: budget "
+                     f"{cfg['budget_s']} s, not reached)", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    save(fig, out)
+
+
 def experiments(d):
     res = json.load(open(os.path.join(d, "results.json")))
     runs = os.path.join(d, "runs")
     if "speedup" in res:
         speedup_heatmap(res, os.path.join(d, "speedup_heatmap.png"))
+    if "cluster" in res:
+        cluster_curves(res, os.path.join(d, "cluster.png"))
     if "crossover" in res:
         crossover_curves(res, os.path.join(d, "crossover.png"))
         cfg = res["crossover"]["config"]

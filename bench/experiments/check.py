@@ -3,6 +3,7 @@
 quick experiments): every table and figure exists, and every number is in range.
 
   bench/experiments/check.py DIR
+  bench/experiments/check.py --cluster DIR    (the cluster table alone)
 """
 import json
 import os
@@ -72,17 +73,41 @@ def main(d):
         for steps in r["local_steps"]:
             expect(len(steps) == un["config"]["k"] and all(in_range(s, 1, 10**6) for s in steps),
                    f"unequal {r['config']}: local steps {steps}")
-        if r["config"].startswith("async-easgd") and "no slow" not in r["config"]:
+        if (r["config"].startswith("async-easgd") or "--round-seconds" in r["config"]) and "no slow" not in r["config"]:
             slow = int(un["config"]["slow"].split(":")[0])
             for steps in r["local_steps"]:
                 expect(all(s > steps[slow] for i, s in enumerate(steps) if i != slow),
-                       f"unequal async-easgd: the slow rank {slow} did not make the fewest local steps: {steps}")
+                       f"unequal {r['config']}: the slow rank {slow} did not make the fewest local steps: {steps}")
+
+
+def check_cluster(d):
+    """The cluster table (run.py --only cluster): its files, every cell measured or out of
+    budget, every prediction at least the one-node time, the exchanges within the link's rate."""
+    for name in ["cluster.md", "cluster.png", "results.json"]:
+        p = os.path.join(d, name)
+        expect(os.path.exists(p) and os.path.getsize(p) > 0, f"{name} missing or empty")
+    if problems:
+        return
+    cl = json.load(open(os.path.join(d, "results.json")))["cluster"]
+    c = cl["config"]
+    expect(len(cl["rows"]) == len(c["ks"]) * len(c["rates"]) * len(c["modes"]), "cluster: a cell is missing")
+    expect(any(r["wall"] for r in cl["rows"]), "cluster: no run reached the accuracy")
+    for r in cl["rows"]:
+        where = f"cluster K={r['k']} {r['rate']} {r['mode']} tau {r['tau']}"
+        expect(spread_ok(r["wall"], 0.01, c["budget_s"] + 60), f"{where}: wall {r['wall']}")
+        expect(r["predicted"] is None or r["local"] is None or r["predicted"][0] >= r["local"][0] * 0.999,
+               f"{where}: prediction {r['predicted']} below the one-node time {r['local']}")
+        expect(r["exchange_s"] > 0, f"{where}: exchange time {r['exchange_s']}")
+    for l in cl["links"]:
+        share = float((l["of_link"] or "0%").rstrip("%"))
+        expect(0 < share <= 110, f"cluster K={l['k']} {l['rate']} {l['mode']}: bus bandwidth {share} % of the link")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = [a for a in sys.argv[1:] if a != "--cluster"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    main(sys.argv[1])
+    (check_cluster if "--cluster" in sys.argv else main)(args[0])
     for p in problems:
         print("experiments check: " + p)
     print(f"experiments check: {'FAILED' if problems else 'ok'} ({sys.argv[1]})")

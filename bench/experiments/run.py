@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """SparkNet's experiments on LeNet / Fashion-MNIST (issue 9), measured with sparknet-mpi.
 
-  bench/experiments/run.py [--quick] [--out DIR] [--only speedup,crossover,unequal]
+  bench/experiments/run.py [--quick] [--out DIR] [--only speedup,crossover,unequal|cluster]
 
 Three tables, each written as Markdown (DIR/<table>.md) and JSON (DIR/results.json), and the
 PNGs (scripts/plot.py) beside them:
   speedup    Fig. 3 of the paper: speedup in iterations N_a / (tau * M_a) for K x tau, a in A
   crossover  Fig. 4: wall time to the target accuracy against the simulated exchange cost S
   unequal    K = 4 with one rank 3x slower: average, --round-seconds, async-easgd
+  cluster    the crossover on real links: K nodes of the emulated cluster (scripts/emulated-cluster.sh,
+             root only) with shaped links, beside the sleep model's prediction (not in the default
+             --only; `make experiments-cluster`)
 Every number is measured by a run. A run is capped by max_iter and a wall-clock budget; a cell
 whose run ran out of budget says "not reached (> budget)". Runs are cached in DIR/runs (a run
 whose metrics file ends with its local_steps record is not repeated), so an interrupted
@@ -27,6 +30,9 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SOLVER = os.path.join(REPO, "bench", "experiments", "lenet_solver.prototxt")
+NET = os.path.join(REPO, "bench", "experiments", "lenet_train_test.prototxt")
+CLUSTER = os.path.join(REPO, "scripts", "emulated-cluster.sh")
+BIN = [None]   # the binary under test (main sets it)
 
 # Three seeds everywhere: every table reports the median and the spread (min-max).
 FULL = dict(
@@ -38,6 +44,9 @@ FULL = dict(
                    accuracy=0.85, seeds=[1701, 1702, 1703], max_iter=1500, budget_s=200, test_iter=100, test_every=100),
     unequal=dict(k=4, slow="3:3", accuracy=0.85, seeds=[1701, 1702, 1703], max_iter=1500, budget_s=240,
                  test_iter=100, test_every=100),
+    cluster=dict(ks=[2, 4], rates=["10mbit", "100mbit", "1gbit", "10gbit"],
+                 modes=[["gradient", 1], ["average", 10], ["average", 100], ["easgd", 10]],
+                 accuracy=0.85, seeds=[1701, 1702, 1703], max_iter=1500, budget_s=150, test_iter=100, test_every=100),
 )
 # A 2x2 corner of each table, small enough for `make test` (< 5 min on 2 cores).
 QUICK = dict(
@@ -47,7 +56,9 @@ QUICK = dict(
     crossover=dict(ks=[2], delays=[0, 0.01], modes=["gradient", "average"],
                    accuracy=0.75, seeds=[1701], max_iter=300, budget_s=90, test_iter=20, tau=50, test_every=50),
     unequal=dict(k=2, slow="1:3", accuracy=0.75, seeds=[1701], max_iter=300, budget_s=120,
-                 test_iter=20, tau=50, configs=["average", "async-easgd"], test_every=50),
+                 test_iter=20, tau=50, configs=["average", "average --round-seconds", "async-easgd"], test_every=50),
+    cluster=dict(ks=[2], rates=["100mbit", "1gbit"], modes=[["gradient", 1], ["average", 50]],
+                 accuracy=0.75, seeds=[1701], max_iter=300, budget_s=90, test_iter=20, test_every=50),
 )
 
 
@@ -79,8 +90,10 @@ class Runner:
         return path
 
     def run(self, name, k, mode="average", tau=50, seed=1701, max_iter=1000, budget_s=300,
-            target=None, delay=0.0, slow=None, round_seconds=None, test_iter=100, test_interval=100):
-        """Returns the run's summary (dict). Cached by name."""
+            target=None, delay=0.0, slow=None, round_seconds=None, test_iter=100, test_interval=100,
+            cluster_rate=None):
+        """Returns the run's summary (dict). Cached by name. `cluster_rate`: on the emulated
+        cluster that is up (K nodes x 1 rank), its links at that rate."""
         metrics = os.path.join(self.runs, name + ".jsonl")
         args = ["train", "--solver", self.solver(seed, max_iter, test_iter, test_interval),
                 "--sync", mode, "--tau", str(tau), "--metrics", metrics]
@@ -94,12 +107,16 @@ class Runner:
             args += ["--round-seconds", f"{round_seconds:.6f}"]
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1",
                    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_plm_rsh_agent="false")
-        if k == 1:
+        if cluster_rate:
+            cmd = [CLUSTER, "mpirun", "-np", str(k), "-x", "OPENBLAS_NUM_THREADS=1", self.bin] + args
+        elif k == 1:
             cmd = [self.bin] + args
         else:
             cmd = ["mpirun", "--oversubscribe", "-np", str(k), "-x", "OPENBLAS_NUM_THREADS=1", self.bin] + args
         # From the repository root, as a reader would type it.
         shown = " ".join(c if c != self.bin else "sparknet-mpi" for c in cmd).replace(REPO + "/", "") + "\n"
+        if cluster_rate:
+            shown = f"scripts/emulated-cluster.sh up {k} --rate {cluster_rate}\n" + shown
         cmd_path = os.path.join(self.runs, name + ".cmd")
         # A cached run counts only if it ran this very command (a new best tau makes a new run).
         summary = read_metrics(metrics)
@@ -409,6 +426,104 @@ def unequal(r, cfg, results):
     write(r.out, "unequal.md", "\n".join(md) + "\n")
 
 
+# ---------------------------------------------------------------------------------------------
+def bench_exchange(k, mode, rate, repeats):
+    """The median seconds of one `mode` exchange of the experiments' LeNet on the emulated
+    cluster that is up (bench-exchange, K nodes x 1 rank)."""
+    out = subprocess.run([CLUSTER, "mpirun", "-np", str(k), "-x", "OPENBLAS_NUM_THREADS=1", BIN[0], "bench-exchange",
+                          "--model", NET, "--sync", mode, "--repeats", str(repeats), "--link-rate", rate],
+                         cwd=REPO, capture_output=True, text=True, timeout=900)
+    for line in out.stdout.splitlines():
+        cells = line.split()
+        if cells and cells[0] == mode and len(cells) >= 6:
+            return float(cells[2]) / 1e3, float(cells[5]), cells[6] if len(cells) > 6 else None
+    sys.exit(f"experiments: bench-exchange --sync {mode} at {rate} printed no result:\n{out.stdout}\n{out.stderr}")
+
+
+def cluster_up(k, rate):
+    subprocess.run([CLUSTER, "down"], capture_output=True)
+    up = subprocess.run([CLUSTER, "up", str(k), "--rate", rate], capture_output=True, text=True)
+    if up.returncode != 0:
+        sys.exit(f"experiments: emulated-cluster.sh up {k} failed: {up.stderr.strip()}")
+
+
+def cluster(r, cfg, results):
+    """Wall time to the accuracy on K emulated nodes x 1 rank with shaped links, beside the sleep
+    model: the same run on one node (no delay) plus n_exchanges x S, S = the exchange time
+    bench-exchange measured on that link. `--comm-delay S` changes no weight, so a one-node run
+    with it reaches the accuracy at the same iteration after exactly that many sleeps: the sum
+    is what that run would measure, without the run."""
+    if os.geteuid() != 0:
+        sys.exit("experiments: the cluster table needs root (network namespaces; scripts/emulated-cluster.sh)")
+    a = cfg["accuracy"]
+    rows, links = [], []
+    try:
+        for k in cfg["ks"]:
+            # The one-node baseline of every mode and seed (the sleep model's T_0).
+            base = {}
+            for mode, tau in cfg["modes"]:
+                for seed in cfg["seeds"]:
+                    base[(mode, tau, seed)] = r.run(f"clu_k{k}_{mode}_t{tau}_local_s{seed}", k, mode, tau, seed,
+                                                   cfg["max_iter"], cfg["budget_s"], target=a, test_iter=cfg["test_iter"],
+                                                   test_interval=max(tau, cfg["test_every"]))
+            cluster_up(k, cfg["rates"][0])
+            for rate in cfg["rates"]:
+                subprocess.run([CLUSTER, "rate", rate], check=True, capture_output=True)
+                exch = {}
+                for mode in sorted({m for m, _ in cfg["modes"]}):
+                    secs, busbw, share = bench_exchange(k, mode, rate, 3 if rate.startswith("10mbit") else 5)
+                    exch[mode] = secs
+                    links.append(dict(k=k, rate=rate, mode=mode, exchange_s=secs, busbw_gbps=busbw, of_link=share))
+                    log(f"cluster K={k} {rate}: {mode} exchange {secs * 1e3:.1f} ms ({share} of the link)")
+                for mode, tau in cfg["modes"]:
+                    per_seed, predicted = [], []
+                    for seed in cfg["seeds"]:
+                        s = r.run(f"clu_k{k}_{mode}_t{tau}_{rate}_s{seed}", k, mode, tau, seed, cfg["max_iter"],
+                                  cfg["budget_s"], target=a, test_iter=cfg["test_iter"],
+                                  test_interval=max(tau, cfg["test_every"]), cluster_rate=rate)
+                        per_seed.append(s)
+                        b = base[(mode, tau, seed)]
+                        if b["reached"]:
+                            exchanges = b["target_iteration"] // (1 if mode == "gradient" else tau)
+                            predicted.append(b["target_wall_s"] + exchanges * exch[mode])
+                    walls = [s["target_wall_s"] for s in per_seed if s["reached"]]
+                    rows.append(dict(k=k, rate=rate, mode=mode, tau=tau, exchange_s=exch[mode],
+                                     wall=med_spread(walls) if len(walls) == len(per_seed) else None,
+                                     reached=len(walls), predicted=med_spread(predicted),
+                                     local=med_spread([base[(mode, tau, sd)]["target_wall_s"] for sd in cfg["seeds"]
+                                                       if base[(mode, tau, sd)]["reached"]]),
+                                     iterations=med_spread([s["target_iteration"] for s in per_seed if s["reached"]]),
+                                     runs=[f"clu_k{k}_{mode}_t{tau}_{rate}_s{sd}" for sd in cfg["seeds"]]))
+    finally:
+        subprocess.run([CLUSTER, "down"], capture_output=True)
+    results["cluster"] = dict(config=cfg, rows=rows, links=links)
+    md = [f"# The crossover on real links: K emulated nodes x 1 rank, LeNet to test accuracy {a}\n",
+          f"Wall time to {a} in seconds (from the start of training, tests included), median (min–max) of seeds "
+          f"{cfg['seeds']}; budget {cfg['max_iter']} iterations or {cfg['budget_s']} s per run. Each cell: "
+          "**measured** on the emulated cluster's shaped links / *predicted* by the sleep model "
+          "(the one-node run plus one measured exchange time S per exchange, as `--comm-delay S` does). "
+          "S is `bench-exchange`'s median on that link.\n"]
+    for k in cfg["ks"]:
+        md += [f"\n## K = {k}\n", "| mode | " + " | ".join(cfg["rates"]) + " | one node, no delay |",
+               "|---|" + "---|" * (len(cfg["rates"]) + 1)]
+        for mode, tau in cfg["modes"]:
+            cells = []
+            for rate in cfg["rates"]:
+                x = next(x for x in rows if x["k"] == k and x["rate"] == rate and x["mode"] == mode and x["tau"] == tau)
+                meas = fmt_ms(x["wall"], 1) if x["wall"] else f"> {cfg['budget_s']} ({x['reached']}/{len(cfg['seeds'])} reached)"
+                cells.append(f"**{meas}** / *{fmt_ms(x['predicted'], 1)}*")
+            loc = next(x["local"] for x in rows if x["k"] == k and x["mode"] == mode and x["tau"] == tau)
+            name = "gradient (overlapped)" if mode == "gradient" else f"{mode}, tau {tau}"
+            md.append(f"| {name} | " + " | ".join(cells) + f" | {fmt_ms(loc, 1)} |")
+        md += ["", "Exchange time S (ms, bench-exchange median) and bus bandwidth share of the link:", "",
+               "| mode | " + " | ".join(cfg["rates"]) + " |", "|---|" + "---|" * len(cfg["rates"])]
+        for mode in sorted({m for m, _ in cfg["modes"]}):
+            cells = [next(f"{l['exchange_s'] * 1e3:.1f} ({l['of_link']})" for l in links
+                          if l["k"] == k and l["rate"] == rate and l["mode"] == mode) for rate in cfg["rates"]]
+            md.append(f"| {mode} | " + " | ".join(cells) + " |")
+    write(r.out, "cluster.md", "\n".join(md) + "\n")
+
+
 def write(out, name, text):
     path = os.path.join(out, name)
     with open(path + ".tmp", "w") as f:
@@ -431,13 +546,14 @@ def main():
         sys.exit(f"experiments: {binary} is not an executable (run `make release`)")
     if not os.path.exists(os.path.join(REPO, "data/fashion-mnist/train.txt")):
         sys.exit("experiments: data/fashion-mnist/ is missing (run `make data`)")
+    BIN[0] = binary
     r = Runner(out, binary)
     results_path = os.path.join(out, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {}
     started = time.monotonic()
     for table in args.only.split(","):
         log(f"=== {table}")
-        {"speedup": speedup, "crossover": crossover, "unequal": unequal}[table](r, cfg[table], results)
+        {"speedup": speedup, "crossover": crossover, "unequal": unequal, "cluster": cluster}[table](r, cfg[table], results)
         results["quick"] = args.quick
         write(out, "results.json", json.dumps(results, indent=1) + "\n")
     log(f"experiments: tables in {out} after {time.monotonic() - started:.0f} s")
