@@ -21,11 +21,17 @@ public enum MPIEnvironment {
         MPI_Initialized(&flag)
         var provided: Int32 = 0
         if flag == 0 {
-            // The exchanges are non-blocking collectives (so a watchdog can give up on them).
-            // Open MPI's libnbc picks a tree algorithm for MPI_Iallreduce that runs 1.7 MB
-            // (LeNet's weights) in 0.33 ms on 2 ranks, twice its blocking MPI_Allreduce; its
-            // ring does it in 0.17 ms, as fast as the blocking one. A user's setting wins.
-            setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0)
+            // The exchanges are non-blocking collectives (so a watchdog can give up on them),
+            // which Open MPI runs in libnbc, not in coll/tuned or coll/han. Measured on the
+            // emulated cluster (docs/communication.md): libnbc's own choices lose. For in-place
+            // MPI_Iallreduce it picks a binomial tree, 1.2-2.3x slower than reduce-scatter +
+            // allgather (3), which matches the ring on K nodes x 1 rank and takes 0.64-0.68x
+            // its time on 2 nodes x 2 ranks. Its MPI_Ibcast for K <= 4 sends the whole buffer
+            // from the root to every rank (linear): the chain (3) and a chained MPI_Ireduce (1)
+            // take --sync master from 42 % to 93-99 % of a 4-node link. A user's setting wins.
+            setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "3", 0)
+            setenv("OMPI_MCA_coll_libnbc_ibcast_algorithm", "3", 0)
+            setenv("OMPI_MCA_coll_libnbc_ireduce_algorithm", "1", 0)
             // async-easgd's windows: across nodes joined by TCP, Open MPI 4.1 picks osc/rdma,
             // whose MPI_Win_allocate then fails (the TCP BTL has no remote atomics); without it
             // they use osc/ucx where UCX runs, else osc/pt2pt. On one node osc/rdma (over shared
