@@ -456,9 +456,14 @@ public final class DistributedTrainer {
     }
 
     /// When measuring a collective exchange, a barrier first, so that `comm_s` is the exchange
-    /// alone and the time the faster ranks wait for the slowest shows as `sync_wait_s`.
+    /// alone and the time the faster ranks wait for the slowest shows as `sync_wait_s`. Not
+    /// in gradient mode's overlap: how many of its segments a rank has posted when backward ends
+    /// depends on how fast they completed, and MPI needs every rank to post the collectives of
+    /// a communicator in one order, so no other collective may come between them (there the
+    /// wait for the slowest rank is part of `comm_s`).
     private func waitForSlowestRank() {
         guard measuring, synchronizer.roundsAreCollective, comm.size > 1 else { return }
+        if let g = synchronizer as? GradientAverage, g.overlap != nil { return }
         let t0 = now()
         comm.barrier()
         syncWaitSeconds += now() - t0

@@ -6,6 +6,10 @@ import SparkNet
 /// writes a bucket's gradients, that bucket's segments are posted, and MPI is given a chance to
 /// move them after every later layer. `finish` posts what is left and waits for all of it.
 ///
+/// Between `begin` and `finish` no other collective may be started on the communicator: how
+/// many segments a rank has posted by then depends on how fast earlier ones completed, and MPI
+/// matches a communicator's collectives by the order each rank starts them.
+///
 /// The sum is bit-identical to `Communicator.allreduceSum` of the whole arena: the arena is cut
 /// into the same segments (`Communicator.segmentElements` floats, same offsets and counts), each
 /// is one MPI_Iallreduce over the same data, and a bucket is only a run of whole segments. Only

@@ -57,14 +57,15 @@ done
 
 # --- gradient mode's allreduce overlapped with backward: bit-identical to the one after backward,
 # for any bucket size and with iter_size 2 (ip1 of 144 x 600 gives six 64 KiB segments; 4 ranks,
-# where the order of a sum matters)
+# where the order of a sum matters), with metrics measured after every iteration (no collective
+# may come between the segments)
 tiny_net wide.prototxt "$WORK/train.txt" "$WORK/test.txt" 600
 for v in "0 1" "0.25 1" "0.0625 1" "100 1" "0 2" "0.0625 2"; do
   set -- $v
   tag="b${1}_i$2"
   tiny_solver "solver_$tag.prototxt" wide.prototxt "iter_size: $2"
   sed -i "s#snapshot_prefix: .*#snapshot_prefix: \"$WORK/ov_$tag\"#" "solver_$tag.prototxt"
-  mpi "ov_$tag" 4 train --solver "solver_$tag.prototxt" --sync gradient --bucket-mb "$1"
+  mpi "ov_$tag" 4 train --solver "solver_$tag.prototxt" --sync gradient --bucket-mb "$1" --tau 1 --metrics "$WORK/ov_$tag.jsonl"
   [ $RC -eq 0 ] || echo "ov_$tag failed: $(tail -3 "$ERR")"
 done
 check "--sync gradient, 4 ranks: buckets of 0.25, 0.0625 and 100 MB overlapped with backward give the model of --bucket-mb 0, bit for bit" bash -c "
