@@ -34,7 +34,7 @@ struct BenchExchange: Verb {
     var steps: Int = 0
 
     @Option(name: .customLong("bucket-mb"), help: "The overlapped step's bucket size, as train's --bucket-mb.")
-    var bucketMB: Double = 0.25
+    var bucketMB: Double = 0.0625
 
     func validate() throws {
         guard steps >= 0 else { throw ValidationError("--steps must be 0 or positive") }

@@ -47,7 +47,7 @@ struct Train: Verb {
 
     @Option(name: .customLong("bucket-mb"), parsing: .unconditional,
             help: "Gradient mode: allreduce the gradients in buckets of this many MB, each started as soon as backward has finished its layers (0: one allreduce after backward). The solver's layer_wise_reduce: false turns it off too.")
-    var bucketMB: Double = 0.25
+    var bucketMB: Double = 0.0625
 
     @Option(name: .customLong("round-seconds"), help: "End a round after this many seconds even before tau iterations.")
     var roundSeconds: Double?
