@@ -372,8 +372,10 @@ public final class DistributedTrainer {
             commSeconds += mark - t0
         }
         // The same test afterUpdate makes, one update ahead. A round that ends on time is not
-        // known here; its endRound finds no prescale and scales itself.
-        if roundEndsByCount(iterations: itersInRound + 1, iter: s.iter + 1) {
+        // known here; its endRound finds no prescale and scales itself. On own clocks one rank
+        // may end its round by count and another on time: a prescaled rank's w/K and another's
+        // w in one sum would be wrong, so there no rank prescales.
+        if !roundsOnOwnClocks && roundEndsByCount(iterations: itersInRound + 1, iter: s.iter + 1) {
             synchronizer.prepareRoundEnd(s)
         }
     }
