@@ -1,0 +1,1 @@
+mpirun --oversubscribe -np 2 -x OPENBLAS_NUM_THREADS=1 sparknet-mpi train --solver docs/experiments/runs/solver_s1703_m1500_t100_i100.prototxt --sync easgd --tau 10 --metrics docs/experiments/runs/clu_k2_easgd_t10_local_s1703.jsonl --target-accuracy 0.85

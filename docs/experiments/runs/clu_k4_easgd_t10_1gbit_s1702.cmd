@@ -1,0 +1,2 @@
+scripts/emulated-cluster.sh up 4 --rate 1gbit
+scripts/emulated-cluster.sh mpirun -np 4 -x OPENBLAS_NUM_THREADS=1 sparknet-mpi train --solver docs/experiments/runs/solver_s1702_m1500_t100_i100.prototxt --sync easgd --tau 10 --metrics docs/experiments/runs/clu_k4_easgd_t10_1gbit_s1702.jsonl --target-accuracy 0.85

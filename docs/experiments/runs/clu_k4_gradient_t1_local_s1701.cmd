@@ -1,0 +1,1 @@
+mpirun --oversubscribe -np 4 -x OPENBLAS_NUM_THREADS=1 sparknet-mpi train --solver docs/experiments/runs/solver_s1701_m1500_t100_i100.prototxt --sync gradient --tau 1 --metrics docs/experiments/runs/clu_k4_gradient_t1_local_s1701.jsonl --target-accuracy 0.85

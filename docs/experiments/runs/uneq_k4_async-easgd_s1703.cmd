@@ -1,0 +1,1 @@
+mpirun --oversubscribe -np 4 -x OPENBLAS_NUM_THREADS=1 sparknet-mpi train --solver docs/experiments/runs/solver_s1703_m1500_t100_i100.prototxt --sync async-easgd --tau 100 --metrics docs/experiments/runs/uneq_k4_async-easgd_s1703.jsonl --target-accuracy 0.85 --slow-rank 3:3
