@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """SparkNet's experiments on LeNet / Fashion-MNIST (issue 9), measured with sparknet-mpi.
 
-  bench/experiments/run.py [--quick] [--out DIR] [--only speedup,crossover,unequal|cluster]
+  bench/experiments/run.py [--quick] [--out DIR] [--only speedup,crossover,unequal|cluster|cluster-predict]
 
 Three tables, each written as Markdown (DIR/<table>.md) and JSON (DIR/results.json), and the
 PNGs (scripts/plot.py) beside them:
