@@ -126,7 +126,7 @@ public enum ImageSetConverter {
             if !o.encodeType.isEmpty {
                 let isPNG = bytes.first == 0x89
                 guard isPNG == (o.encodeType.lowercased() == "png") else {
-                    return .bad("\(source): is a \(isPNG ? "PNG" : "JPEG"), but --encode_type is \(o.encodeType) (re-encoding is not supported)")
+                    return .bad("\(source): is a \(isPNG ? "PNG" : "JPEG"), but --encode_type \(o.encodeType) asks for \(isPNG ? "JPEG" : "PNG") (re-encoding is not supported)")
                 }
             }
             return .image(img, bytes: bytes)
