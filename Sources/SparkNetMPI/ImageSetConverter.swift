@@ -129,7 +129,8 @@ public enum ImageSetConverter {
                     return .bad("\(source): is a \(isPNG ? "PNG" : "JPEG"), but --encode_type \(o.encodeType) asks for \(isPNG ? "JPEG" : "PNG") (re-encoding is not supported)")
                 }
             }
-            return .image(img, bytes: bytes)
+            // The file's bytes are kept only for --encoded (the Datum stores them).
+            return .image(img, bytes: o.encoded ? bytes : [])
         } catch {
             return .bad((error as? SparkNetError)?.message ?? "\(source): \(error)")
         }

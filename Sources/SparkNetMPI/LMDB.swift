@@ -92,7 +92,8 @@ public final class LMDBWriter {
     private var env: OpaquePointer?
     private var txn: OpaquePointer?
     private var dbi: MDB_dbi = 0
-    private var mapSize = 1 << 26
+    /// The current map size (bytes): 64 MiB, doubled whenever a commit finds the map full.
+    public private(set) var mapSize = 1 << 26
     private var pending: [(key: [UInt8], value: [UInt8])] = []
     private let batch: Int
 

@@ -99,9 +99,10 @@ struct ImageListTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // A batch of 2 and records larger than the first map size exercise commits and growth.
         let w = try LMDBWriter(path: dir, batch: 2)
-        let big = [UInt8](repeating: 7, count: 40 << 20)
+        let big = [UInt8](repeating: 7, count: 80 << 20)   // beyond the first 64 MiB map
         for k in ["b", "a", "c"] { try w.put(key: Array(k.utf8), value: k == "c" ? big : Array(k.utf8)) }
         try w.close()
+        #expect(w.mapSize >= 128 << 20)
         let r = try LMDBReader(path: dir)
         #expect(r.count == 3)
         var keys: [String] = []

@@ -117,6 +117,14 @@ tie = np.abs(want - np.floor(want) - 0.5) < 1e-9     # exact halves may round ei
 assert np.abs(r - np.floor(want + 0.5))[~tie].max() == 0 and np.abs(r - want).max() <= 0.5 + 1e-9
 "; then ok "resize 3×7: bilinear, pixel centres"; else bad "resize" "$(cat "$ERR")"; fi
 
+# --- HDF5Data trains on it (uint8 pixels, float labels): gray 8×8 for lib.sh's tiny net
+run gray8 convert-imageset --gray --resize_height 8 --resize_width 8 root list.txt g8.h5
+echo "$WORK/g8.h5" >g8.txt
+tiny_net net.prototxt g8.txt g8.txt 3
+tiny_solver solver.prototxt net.prototxt
+run train_uint8 train --solver solver.prototxt
+[ "$RC" -eq 0 ] && grep -q "Optimization Done" "$OUT" && ok "train reads the converted file (HDF5Data)" || bad "train on converted" "$(tail -3 "$OUT")" "$(cat "$ERR")"
+
 # --- sizes: different sizes need a resize (HDF5); with one they mix
 cp list.txt mixed.txt; echo "big.png 1" >>mixed.txt
 expect_error sizes_differ "images differ in size|img0.jpg|3×4×5|big.png|3×6×7|mixed.txt:9" convert-imageset root mixed.txt m.h5
