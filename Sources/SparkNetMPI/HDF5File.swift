@@ -51,11 +51,9 @@ final class HDF5File {
     }
 
     /// Collectively creates dataset `name` of shape `dims` (file type `fileType`, chunked by
-    /// `chunk`) and writes rows `rows` (axis 0) from `values` in `memType`. Every rank of a
-    /// file made by `createCollective` must call this with the same name, dims and chunk; a
-    /// rank with no rows selects nothing.
-    func writeRowsCollective(_ name: String, dims: [Int], chunk: [Int], fileType: hid_t, memType: hid_t,
-                             rows: Range<Int>, values: UnsafeRawPointer?) throws {
+    /// `chunk`) in a file made by `createCollective`; every rank passes the same arguments.
+    /// The caller closes the returned id (H5Dclose, also collective).
+    func createDatasetCollective(_ name: String, dims: [Int], chunk: [Int], fileType: hid_t) throws -> hid_t {
         var hdims = dims.map { hsize_t($0) }
         let fspace = H5Screate_simple(Int32(dims.count), &hdims, nil)
         defer { H5Sclose(fspace) }
@@ -65,9 +63,18 @@ final class HDF5File {
         H5Pset_chunk(dcpl, Int32(chunk.count), &hchunk)
         let ds = H5Dcreate2(id, name, fileType, fspace, ch5_p_default(), dcpl, ch5_p_default())
         guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot create dataset '\(name)'") }
-        defer { H5Dclose(ds) }
+        return ds
+    }
+
+    /// Collectively writes rows `rows` (axis 0) of dataset `ds` (shape `dims`) from `values`
+    /// in `memType`. Every rank calls it, the same number of times; a rank with no rows (this
+    /// round) selects nothing.
+    func writeRowsCollective(_ ds: hid_t, dims: [Int], rows: Range<Int>, memType: hid_t,
+                             values: UnsafeRawPointer?) throws {
+        let fspace = H5Dget_space(ds)
+        defer { H5Sclose(fspace) }
         var start = [hsize_t](repeating: 0, count: dims.count)
-        var count = hdims
+        var count = dims.map { hsize_t($0) }
         start[0] = hsize_t(rows.lowerBound)
         count[0] = hsize_t(rows.count)
         let mspace: hid_t
@@ -89,7 +96,7 @@ final class HDF5File {
             H5Dwrite(ds, memType, mspace, fspace, dxpl, rows.isEmpty ? UnsafeRawPointer(d) : values)
         }
         guard status >= 0 else {
-            throw SparkNetError("HDF5 file '\(path)': writing rows \(rows) of dataset '\(name)' failed")
+            throw SparkNetError("HDF5 file '\(path)': writing rows \(rows) failed")
         }
     }
 

@@ -30,6 +30,11 @@ public enum ImageSetConverter {
         public var encodeType = ""
         /// Fail on the first unreadable image instead of skipping it.
         public var strict = false
+        /// Decoded images each rank keeps from its first pass over its slice (bytes); images
+        /// beyond it are decoded a second time when written, so memory stays bounded.
+        public var cacheBytes = 1 << 30
+        /// HDF5: pixels each rank writes per collective round (bytes; at least one image).
+        public var roundBytes = 64 << 20
         public init() {}
     }
 
@@ -162,83 +167,120 @@ public enum ImageSetConverter {
         if o.shuffle { entries = shuffled(entries) }
         let n = entries.count
         let mine = MPIEnvironment.shardRange(n: n, rank: group.rank, size: group.size)
-        let outcomes = mine.map { load(entries[$0], root: root, list: list, options: o) }
-        let firstBad = outcomes.firstIndex { if case .bad = $0 { return true }; return false }.map { mine.lowerBound + $0 }
+
+        // Pass 1: decode this rank's slice for shapes and failures, keeping what fits the cache.
+        var scans: [Int: Result<[Int], SparkNetError>] = [:]
+        var cache: [Int: (image: DecodedImage, bytes: [UInt8])] = [:]
+        var cached = 0
+        for i in mine {
+            switch load(entries[i], root: root, list: list, options: o) {
+            case .image(let img, let bytes):
+                scans[i] = .success([img.channels, img.height, img.width])
+                if cached + img.pixels.count + bytes.count <= o.cacheBytes {
+                    cache[i] = (img, bytes)
+                    cached += img.pixels.count + bytes.count
+                }
+            case .bad(let why):
+                scans[i] = .failure(SparkNetError(why))
+            }
+        }
+        let good = mine.filter { if case .success = scans[$0] { return true }; return false }
+        let firstBad = mine.first { if case .failure = scans[$0] { return true }; return false }
 
         // --strict: the first bad image in list order fails the conversion, before any writing.
         if o.strict {
             let worst = group.minimum(firstBad ?? n)
             if worst < n {
-                guard worst == firstBad, case .bad(let why) = outcomes[worst - mine.lowerBound] else { throw CollectiveError(message: nil) }
-                throw CollectiveError(message: "\(why) (--strict)")
-            }
-        }
-        var images: [(index: Int, image: DecodedImage, bytes: [UInt8])] = []
-        var skips: [String] = []
-        for (k, out) in outcomes.enumerated() {
-            switch out {
-            case .image(let img, let bytes): images.append((mine.lowerBound + k, img, bytes))
-            case .bad(let why): skips.append(why)
+                guard worst == firstBad, case .failure(let e) = scans[worst] else { throw CollectiveError(message: nil) }
+                throw CollectiveError(message: "\(e.message) (--strict)")
             }
         }
         // The first readable image (in list order) sets the shape.
-        let first = group.minimum(images.first?.index ?? n)
+        let first = group.minimum(good.first ?? n)
         if first == n {
-            throw CollectiveError(message: group.rank == 0 ? "no image of '\(list)' could be read (all \(n) skipped; the first: \(skips.first ?? "?"))" : nil)
+            let why = firstBad.flatMap { if case .failure(let e) = scans[$0] { return e.message }; return nil } ?? "?"
+            throw CollectiveError(message: group.rank == 0 ? "no image of '\(list)' could be read (all \(n) skipped; the first: \(why))" : nil)
         }
         let owner = (0..<group.size).first { MPIEnvironment.shardRange(n: n, rank: $0, size: group.size).contains(first) }!
-        let mineShape = images.first.map { [$0.image.channels, $0.image.height, $0.image.width] } ?? []
-        let shape = group.broadcast(mineShape, root: owner)
+        let shape = group.broadcast(good.first.flatMap { try? scans[$0]?.get() } ?? [], root: owner)
         if o.backend == .hdf5 || o.checkSize {
-            let odd = images.first { [$0.image.channels, $0.image.height, $0.image.width] != shape }
-            let worst = group.minimum(odd?.index ?? n)
+            let odd = good.first { (try? scans[$0]?.get()) != shape }
+            let worst = group.minimum(odd ?? n)
             if worst < n {
-                guard let odd, odd.index == worst else { throw CollectiveError(message: nil) }
-                let a = entries[first], b = entries[odd.index]
+                guard let odd, odd == worst, let oddShape = try? scans[odd]?.get() else { throw CollectiveError(message: nil) }
+                let a = entries[first], b = entries[odd]
                 let hint = o.backend == .hdf5 ? "; an HDF5 data set needs one size: give --resize_height and --resize_width" : " (--check_size)"
-                throw CollectiveError(message: "images differ in size: '\(a.path)' (\(list):\(a.line)) is \(dims(shape)), '\(b.path)' (\(list):\(b.line)) is \(dims([odd.image.channels, odd.image.height, odd.image.width]))\(hint)")
+                throw CollectiveError(message: "images differ in size: '\(a.path)' (\(list):\(a.line)) is \(dims(shape)), '\(b.path)' (\(list):\(b.line)) is \(dims(oddShape))\(hint)")
             }
         }
+        let skips = mine.compactMap { i -> String? in if case .failure(let e) = scans[i] { return e.message }; return nil }
         let allSkips = group.gatherToRoot(skips)
         for s in allSkips { log("skipping \(s)") }
 
-        switch o.backend {
-        case .hdf5: try writeHDF5(images.map { ($0.image, entries[$0.index].label) }, shape: shape, output: output, group: group)
-        case .lmdb: try writeLMDB(images.map { ($0.index, $0.image, $0.bytes) }, entries: entries, output: output, encoded: o.encoded)
+        // Pass 2 reads an image from the cache, or decodes it again (it must still decode alike).
+        let image: (Int) throws -> (image: DecodedImage, bytes: [UInt8]) = { i in
+            if let c = cache[i] { return c }
+            guard case .image(let img, let bytes) = load(entries[i], root: root, list: list, options: o),
+                  [img.channels, img.height, img.width] == (try? scans[i]?.get()) else {
+                throw SparkNetError("\(list):\(entries[i].line): '\(entries[i].path)' changed during the conversion (it decoded differently the second time)")
+            }
+            return (img, bytes)
         }
-        let written = group.sum(images.count)
+        switch o.backend {
+        case .hdf5: try writeHDF5(good, labels: good.map { Float(entries[$0].label) }, shape: shape,
+                                  image: image, roundBytes: o.roundBytes, output: output, group: group)
+        case .lmdb: try writeLMDB(good, entries: entries, image: image, output: output, encoded: o.encoded)
+        }
+        let written = group.sum(good.count)
         if written < n { log("skipped \(n - written) of \(n) images") }
         return Summary(written: written, total: n, shape: shape, skips: allSkips)
     }
 
     private static func dims(_ s: [Int]) -> String { s.map(String.init).joined(separator: "×") }
 
-    /// Every rank writes its images' rows into one file, collectively; the file appears (rank 0
-    /// renames it) only when every rank has written and closed it.
-    private static func writeHDF5(_ images: [(DecodedImage, Int)], shape: [Int], output: String,
-                                  group: RankGroup) throws {
-        let counts = group.allgather(images.count)
+    /// Every rank writes its images' rows into one file, collectively, in rounds of at most
+    /// `roundBytes` of pixels per rank (every rank takes part in every round, with no rows once done);
+    /// the file appears (rank 0 renames it) only when every rank has written and closed it.
+    private static func writeHDF5(_ good: [Int], labels: [Float], shape: [Int],
+                                  image: (Int) throws -> (image: DecodedImage, bytes: [UInt8]),
+                                  roundBytes: Int, output: String, group: RankGroup) throws {
+        let counts = group.allgather(good.count)
         let offset = counts.prefix(group.rank).reduce(0, +)
         let total = counts.reduce(0, +)
+        let perImage = shape.reduce(1, *)
+        let batch = max(1, roundBytes / perImage)
+        let rounds = counts.map { ($0 + batch - 1) / batch }.max()!
         let dir = (output as NSString).deletingLastPathComponent
         let base = (output as NSString).lastPathComponent
         let tmpName = String(decoding: group.broadcastBytes(Array("\(dir.isEmpty ? "" : dir + "/").\(base).tmp.\(getpid())".utf8), root: 0), as: UTF8.self)
-        let rows = offset..<(offset + images.count)
-        let pixels = images.flatMap { $0.0.pixels }
-        let labels = images.map { Float($0.1) }
         do {
             try group.agree {
                 let file = try HDF5File.createCollective(tmpName)
-                try pixels.withUnsafeBytes {
-                    try file.writeRowsCollective("data", dims: [total] + shape, chunk: [1] + shape,
-                                                 fileType: ch5_t_std_u8le(), memType: ch5_t_native_uchar(),
-                                                 rows: rows, values: $0.baseAddress)
-                }
+                let data = try file.createDatasetCollective("data", dims: [total] + shape, chunk: [1] + shape, fileType: ch5_t_std_u8le())
+                defer { H5Dclose(data) }
+                let label = try file.createDatasetCollective("label", dims: [total], chunk: [min(total, 1 << 16)], fileType: ch5_t_ieee_f32le())
+                defer { H5Dclose(label) }
                 try labels.withUnsafeBytes {
-                    try file.writeRowsCollective("label", dims: [total], chunk: [min(total, 1 << 16)],
-                                                 fileType: ch5_t_ieee_f32le(), memType: ch5_t_native_float(),
-                                                 rows: rows, values: $0.baseAddress)
+                    try file.writeRowsCollective(label, dims: [total], rows: offset..<(offset + good.count),
+                                                 memType: ch5_t_native_float(), values: $0.baseAddress)
                 }
+                // A failure (a file that changed since pass 1) must not skip a round the other
+                // ranks are in: remember it, write nothing more, and report it after the rounds.
+                var failure: Error?
+                for r in 0..<rounds {
+                    var slice = good.count > r * batch ? Array(good[(r * batch)..<min(good.count, (r + 1) * batch)]) : []
+                    var pixels: [UInt8] = []
+                    if failure == nil {
+                        do { for i in slice { pixels += try image(i).image.pixels } } catch { failure = error }
+                    }
+                    if failure != nil { slice = [] }
+                    let rows = (offset + r * batch)..<(offset + r * batch + slice.count)
+                    try pixels.withUnsafeBytes {
+                        try file.writeRowsCollective(data, dims: [total] + shape, rows: rows,
+                                                     memType: ch5_t_native_uchar(), values: $0.baseAddress)
+                    }
+                }
+                if let failure { throw failure }
             }
             try group.agree {
                 guard group.rank == 0 else { return }
@@ -259,24 +301,26 @@ public enum ImageSetConverter {
     /// Rank 0 alone: Caffe's Datum records under keys `%08d_path` (the index in the shuffled
     /// list, so skipped lines leave gaps, as in Caffe), into a temporary directory renamed at
     /// the end.
-    private static func writeLMDB(_ images: [(index: Int, image: DecodedImage, bytes: [UInt8])],
-                                  entries: [Entry], output: String, encoded: Bool) throws {
+    private static func writeLMDB(_ good: [Int], entries: [Entry],
+                                  image: (Int) throws -> (image: DecodedImage, bytes: [UInt8]),
+                                  output: String, encoded: Bool) throws {
         let dir = (output as NSString).deletingLastPathComponent
         let base = (output as NSString).lastPathComponent
         let tmp = "\(dir.isEmpty ? "" : dir + "/").\(base).tmp.\(getpid())"
         do {
             let db = try LMDBWriter(path: tmp)
-            for (index, image, bytes) in images {
+            for index in good {
+                let (img, bytes) = try image(index)
                 var d = Caffe_Datum()
                 d.label = Int32(entries[index].label)
                 if encoded {
                     d.data = Data(bytes)
                     d.encoded = true
                 } else {
-                    d.channels = Int32(image.channels)
-                    d.height = Int32(image.height)
-                    d.width = Int32(image.width)
-                    d.data = Data(image.pixels)
+                    d.channels = Int32(img.channels)
+                    d.height = Int32(img.height)
+                    d.width = Int32(img.width)
+                    d.data = Data(img.pixels)
                 }
                 let key = String(format: "%08d", index) + "_" + entries[index].path
                 try db.put(key: Array(key.utf8), value: [UInt8](try d.serializedData()))

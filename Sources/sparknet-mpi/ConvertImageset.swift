@@ -14,7 +14,10 @@ struct ConvertImageset: Verb {
             uint8 N×C×H×W (BGR, or 1 gray channel) and `label` float32 N; under mpirun every rank \
             decodes a slice of the list and all write one file. LMDB writes Caffe Datums under \
             keys %08d_path from rank 0. Unreadable images are skipped and counted (--strict: \
-            fail). Output appears only when complete (temporary name, then rename).
+            fail). Output appears only when complete (temporary name, then rename). Each rank \
+            keeps up to 1 GiB of decoded images from its first pass (SPARKNET_CONVERT_CACHE_BYTES) \
+            and decodes the rest again while writing, in rounds of 64 MiB \
+            (SPARKNET_CONVERT_ROUND_BYTES).
             """)
 
     @Argument(help: "Root folder of the images.") var root: String
@@ -50,6 +53,10 @@ struct ConvertImageset: Verb {
         o.encoded = encoded
         o.encodeType = encodeType
         o.strict = strict
+        // Memory knobs (bytes), also how the tests force the second decode and many rounds.
+        let env = ProcessInfo.processInfo.environment
+        if let v = env["SPARKNET_CONVERT_CACHE_BYTES"].flatMap({ Int($0) }) { o.cacheBytes = v }
+        if let v = env["SPARKNET_CONVERT_ROUND_BYTES"].flatMap({ Int($0) }) { o.roundBytes = v }
         guard let b = ImageSetConverter.Backend(rawValue: backend) else {
             throw SparkNetError("--backend '\(backend)': expected hdf5 or lmdb")
         }

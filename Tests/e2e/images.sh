@@ -143,6 +143,12 @@ if [ "$RC" -eq 0 ] && grep -q "skipped 3 of 8 images" "$OUT" && grep -q "badimg.
 mpi skip_np2 2 convert-imageset root badimg.txt k2.h5
 if [ "$RC" -eq 0 ] && grep -q "skipped 3 of 8 images" "$OUT" && [ "$(grep -c skipping "$OUT")" -eq 3 ] && h5_equal k.h5 k2.h5; then
   ok "skip on 2 ranks: same messages once, same file"; else bad "skip np2" "$(cat "$OUT" "$ERR")"; fi
+# Without the cache every image is decoded twice, and one image per round makes rank 0 (3 good
+# images) write in more rounds than rank 1 (2): the same file.
+SPARKNET_CONVERT_CACHE_BYTES=0 SPARKNET_CONVERT_ROUND_BYTES=1 mpi skip_rounds 2 convert-imageset root badimg.txt k3.h5
+if [ "$RC" -eq 0 ] && h5_equal k.h5 k3.h5; then ok "no cache, one image per round, uneven rounds: same file"; else bad "rounds" "$(cat "$OUT" "$ERR")"; fi
+SPARKNET_CONVERT_CACHE_BYTES=0 run lmdb_nocache convert-imageset --backend lmdb root list.txt dbn
+[ "$RC" -eq 0 ] && ok "lmdb without the cache" || bad "lmdb nocache" "$(cat "$ERR")"
 expect_error strict "badimg.txt:4|garbage.jpg|not a JPEG or PNG|--strict" convert-imageset --strict root badimg.txt st.h5
 [ ! -e st.h5 ] && ok "strict: nothing written" || bad "strict wrote st.h5"
 printf 'trunc.jpg 0\n' >trunc.txt
