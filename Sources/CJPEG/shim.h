@@ -29,8 +29,11 @@ static inline void cjpeg_emit_message(j_common_ptr cinfo, int level) {
 
 /// Decodes a JPEG held in memory into interleaved 8-bit rows: RGB (3 channels) or, with `gray`,
 /// libjpeg's luminance (1 channel, as OpenCV's IMREAD_GRAYSCALE). Returns a malloc'd buffer of
-/// height×width×channels bytes (caller frees), or NULL with `err` filled.
+/// height×width×channels bytes (caller frees), or NULL with `err` filled. Images of more than
+/// `max_pixels` pixels are refused before any pixel buffer is allocated (a header may claim
+/// 65500×65500).
 static inline unsigned char *cjpeg_decode(const unsigned char *data, unsigned long size, int gray,
+                                          unsigned long long max_pixels,
                                           int *width, int *height, int *channels,
                                           char *err, size_t errlen) {
     struct jpeg_decompress_struct cinfo;
@@ -50,6 +53,12 @@ static inline unsigned char *cjpeg_decode(const unsigned char *data, unsigned lo
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
         snprintf(err, errlen, "CMYK JPEGs are not supported");
+        jpeg_destroy_decompress(&cinfo);
+        return NULL;
+    }
+    if ((unsigned long long)cinfo.image_width * cinfo.image_height > max_pixels) {
+        snprintf(err, errlen, "image %ux%u is larger than the limit of %llu pixels",
+                 cinfo.image_width, cinfo.image_height, max_pixels);
         jpeg_destroy_decompress(&cinfo);
         return NULL;
     }

@@ -7,8 +7,10 @@
 /// Decodes a PNG held in memory into 8-bit RGBA rows (libpng's simplified API, which reports
 /// errors through `image.message` instead of longjmp). Alpha is kept (not composited) so the
 /// caller can drop it as OpenCV's IMREAD_COLOR does. Returns a malloc'd buffer of
-/// height×width×4 bytes (caller frees), or NULL with `err` filled.
+/// height×width×4 bytes (caller frees), or NULL with `err` filled; more than `max_pixels`
+/// pixels are refused before the buffer is allocated.
 static inline unsigned char *cpng_decode_rgba(const unsigned char *data, size_t size,
+                                              unsigned long long max_pixels,
                                               int *width, int *height, char *err, size_t errlen) {
     png_image image;
     memset(&image, 0, sizeof image);
@@ -18,8 +20,9 @@ static inline unsigned char *cpng_decode_rgba(const unsigned char *data, size_t 
         return NULL;
     }
     image.format = PNG_FORMAT_RGBA;
-    if (image.width == 0 || image.height == 0 || image.width > 65535 || image.height > 65535) {
-        snprintf(err, errlen, "image size %ux%u out of range", image.width, image.height);
+    if ((unsigned long long)image.width * image.height > max_pixels) {
+        snprintf(err, errlen, "image %ux%u is larger than the limit of %llu pixels",
+                 image.width, image.height, max_pixels);
         png_image_free(&image);
         return NULL;
     }

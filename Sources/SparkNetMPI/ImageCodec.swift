@@ -21,6 +21,10 @@ public struct DecodedImage: Sendable, Equatable {
 /// JPEG and PNG decoding (libjpeg-turbo, libpng) and resizing, matching what Caffe's tools get
 /// from OpenCV's `imread`/`resize`.
 public enum ImageCodec {
+    /// The largest image decoded, in pixels (2^27, e.g. 11585×11585): a corrupt header must not
+    /// make a few bytes ask for gigabytes.
+    public static let maxPixels = 1 << 27
+
     /// Decodes JPEG or PNG (told apart by magic bytes); `gray` converts to 1 channel (as
     /// cv::IMREAD_GRAYSCALE), else 3 channels BGR. `source` names the file/record in errors.
     public static func decode(_ bytes: [UInt8], gray: Bool, source: String) throws -> DecodedImage {
@@ -36,9 +40,10 @@ public enum ImageCodec {
         var w: Int32 = 0, h: Int32 = 0, c: Int32 = 0
         var err = [CChar](repeating: 0, count: 256)
         guard let out = bytes.withUnsafeBufferPointer({
-            cjpeg_decode($0.baseAddress, UInt(bytes.count), gray ? 1 : 0, &w, &h, &c, &err, err.count)
+            cjpeg_decode($0.baseAddress, UInt(bytes.count), gray ? 1 : 0, UInt64(maxPixels), &w, &h, &c, &err, err.count)
         }) else {
             let message = String(cString: err)
+            if message.contains("larger than the limit") || message.contains("CMYK") { throw SparkNetError("\(source): JPEG \(message)") }
             let truncated = message.contains("Premature end")
             throw SparkNetError("\(source): \(truncated ? "truncated JPEG" : "corrupt JPEG") (libjpeg: \(message))")
         }
@@ -51,9 +56,10 @@ public enum ImageCodec {
         var w: Int32 = 0, h: Int32 = 0
         var err = [CChar](repeating: 0, count: 256)
         guard let out = bytes.withUnsafeBufferPointer({
-            cpng_decode_rgba($0.baseAddress, bytes.count, &w, &h, &err, err.count)
+            cpng_decode_rgba($0.baseAddress, bytes.count, UInt64(maxPixels), &w, &h, &err, err.count)
         }) else {
             let message = String(cString: err)
+            if message.contains("larger than the limit") { throw SparkNetError("\(source): PNG \(message)") }
             let truncated = message.contains("EOF") || message.contains("end of") || message.contains("Read Error")
             throw SparkNetError("\(source): \(truncated ? "truncated PNG" : "corrupt PNG") (libpng: \(message))")
         }

@@ -3,7 +3,7 @@ import Foundation
 import SparkNet
 import SparkNetMPI
 
-/// One of the command-line verbs (train, test, time, convert-idx, inspect).
+/// One of the command-line verbs (train, test, time, convert-idx, convert-imageset, compute-image-mean, inspect).
 protocol Verb: ParsableCommand {}
 
 /// `sparknet-mpi`: Caffe's command-line verbs, on MPI. Run it alone (an MPI singleton) or under

@@ -45,6 +45,8 @@ import Testing
             (.hdf5, "dims_2e18", "more than this machine's"),
             (.hdf5, "never_written_8gb", "stores only 0 bytes"),
             (.hdf5, "oom-f9c203a956fa3066c5b337ce90cf4e609b96083d", "stores only 384 bytes"),
+            (.image, "png_claims_60000x60000", "60000x60000 is larger than the limit"),
+            (.image, "jpeg_claims_65000x65000", "65000x65000 is larger than the limit"),
         ]
         for (target, name, expected) in cases {
             let error = try target.run(file: "\(Self.root)/crashers/\(target.rawValue)/\(name)")

@@ -20,7 +20,7 @@ for args in "--help" "time --help" "help train" ""; do
   fi
 done
 run help --help
-check "help lists every verb" bash -c 'for v in train test time convert-idx inspect bench-exchange; do grep -q "^  $v " "$0" || exit 1; done' "$OUT"
+check "help lists every verb" bash -c 'for v in train test time convert-idx convert-imageset compute-image-mean inspect bench-exchange; do grep -q "^  $v " "$0" || exit 1; done' "$OUT"
 
 # --- convert-idx: gzipped IDX files written here; the HDF5 output compared with h5py
 "$PY" - <<'PYEOF'

@@ -6,7 +6,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 C="$REPO/Tests/fuzz/corpus"
 PY=/usr/bin/python3
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
-rm -rf "$C"; mkdir -p "$C"/{net-prototxt,solver-prototxt,caffemodel,solverstate,hdf5}
+rm -rf "$C"; mkdir -p "$C"/{net-prototxt,solver-prototxt,caffemodel,solverstate,hdf5,image}
 
 cp "$REPO"/examples/deploy/{lenet,alexnet}_deploy.prototxt "$REPO"/examples/fashion-mnist/lenet_train_test.prototxt "$C/net-prototxt/"
 cp "$REPO"/examples/fashion-mnist/lenet_solver.prototxt "$C/solver-prototxt/"
@@ -91,6 +91,17 @@ with h5py.File(f"{c}/hdf5/resizable_big_chunks.h5", "w") as f:
     f.create_dataset("label", data=label, maxshape=(None,), chunks=(1024,))
 with h5py.File(f"{c}/hdf5/flat_float64.h5", "w", libver="latest") as f:
     f["data"] = data.reshape(n, 16).astype(np.float64); f["label"] = label
+# image: small JPEGs (baseline, progressive, gray, 4:2:0) and PNGs (RGB, gray, RGBA, palette, 16-bit)
+from PIL import Image
+px = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+Image.fromarray(px).save(f"{c}/image/rgb.jpg", quality=90)
+Image.fromarray(px).save(f"{c}/image/progressive.jpg", quality=80, progressive=True, subsampling=2)
+Image.fromarray(px[..., 0]).save(f"{c}/image/gray.jpg")
+Image.fromarray(px).save(f"{c}/image/rgb.png")
+Image.fromarray(px[..., 0]).save(f"{c}/image/gray.png")
+Image.fromarray(np.dstack([px, px[..., :1]])).save(f"{c}/image/rgba.png")
+Image.fromarray(px).convert("P").save(f"{c}/image/palette.png")
+Image.fromarray(px[..., 0].astype(np.uint16) * 257).save(f"{c}/image/gray16.png")
 PYEOF
 ls -la "$C"/*
 

@@ -9,7 +9,7 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${FUZZ_BIN:-$REPO/.build/fuzz/debug/sparknet-fuzz}"
 SECS="${1:-60}"
 RUNS="$REPO/.build/fuzz/runs"
-TARGETS=(${FUZZ_TARGETS:-net-prototxt solver-prototxt caffemodel solverstate hdf5})
+TARGETS=(${FUZZ_TARGETS:-net-prototxt solver-prototxt caffemodel solverstate hdf5 image})
 [ -x "$BIN" ] || { echo "fuzz: $BIN not built (make fuzz builds it)"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0 total=0

@@ -18,6 +18,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case solverstate
     /// An HDF5Data file: read as a batch source (two batches), and as `inspect` reads it.
     case hdf5
+    /// A JPEG or PNG file (libjpeg-turbo, libpng): decoded in colour and gray, then resized.
+    case image
 
     /// Runs the target on `bytes`. Returns the error message for bad input, nil for good.
     /// Traps (fatalError) on an error that is not a `SparkNetError`.
@@ -68,6 +70,11 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             defer { tops.forEach { $0.deallocate() } }
             for _ in 0..<2 { try source.nextBatch(into: tops, batchSize: 3) }
             _ = try HDF5Contents.datasets(in: path)
+        case .image:
+            let bytes = [UInt8](data)
+            let color = try ImageCodec.decode(bytes, gray: false, source: "fuzz.image")
+            _ = try ImageCodec.decode(bytes, gray: true, source: "fuzz.image")
+            _ = ImageCodec.resize(color, height: 3, width: 5)
         }
     }
 
