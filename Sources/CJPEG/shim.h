@@ -52,7 +52,7 @@ static inline unsigned char *cjpeg_decode(const unsigned char *data, unsigned lo
     jpeg_mem_src(&cinfo, data, size);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        snprintf(err, errlen, "CMYK JPEGs are not supported");
+        snprintf(err, errlen, "in CMYK/YCCK colour, which is not supported");
         jpeg_destroy_decompress(&cinfo);
         return NULL;
     }
