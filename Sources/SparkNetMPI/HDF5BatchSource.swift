@@ -140,19 +140,35 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
 
     /// A `NetContext.sourceProvider` serving HDF5Data layers: shards across `size` ranks, seeds
     /// shuffling and random transforms with `seed` (the solver's random_seed), and applies the
-    /// layer's transform_param.
+    /// layer's transform_param. A shard larger than the data memory budget (`HDF5DataMemory`) on
+    /// any rank makes every rank stream (`HDF5StreamingSource`); otherwise shards are read whole.
     public static func provider(seed: UInt64, rank: Int = MPIEnvironment.rank,
                                 size: Int = MPIEnvironment.size)
         -> (Caffe_LayerParameter, Caffe_Phase) throws -> BatchSource {
         return { layer, phase in
             let p = layer.hdf5DataParam
             let label = "layer '\(layer.name)' (\(layer.type))"
+            let transform = layer.hasTransformParam ? layer.transformParam : nil
             do {
                 try require(layer.type == "HDF5Data", "no data source for layer type \(layer.type)")
                 try require(p.hasSource && !p.source.isEmpty, "hdf5_data_param.source is not set")
-                return try HDF5BatchSource(listPath: p.source, tops: layer.top, shuffle: p.shuffle, seed: seed,
-                                           transform: layer.hasTransformParam ? layer.transformParam : nil,
-                                           phase: phase, label: label, rank: rank, size: size)
+                let layout = try HDF5Layout(listPath: p.source, tops: layer.top)
+                // Every rank takes the same path (their reads are collective): the smallest
+                // budget against the largest shard.
+                var budget = HDF5DataMemory.budgetBytes
+                if size > 1 && size == MPIEnvironment.size { budget = Communicator.world.allreduce(budget, .min) }
+                let largest = (0..<size).map { layout.rows(rank: $0, size: size) }.max() ?? 0
+                if largest.multipliedReportingOverflow(by: layout.bytesPerRow).partialValue > budget ||
+                    largest.multipliedReportingOverflow(by: layout.bytesPerRow).overflow {
+                    if size > 1, let why = HDF5DataMemory.streamingUnavailable {
+                        throw SparkNetError("the shard of '\(p.source)' (\((largest * layout.bytesPerRow) >> 20) MiB on the largest rank) exceeds the data memory budget of \(budget >> 20) MiB, and streaming is not possible: \(why); raise --data-memory-mb")
+                    }
+                    return try HDF5StreamingSource(layout: layout, tops: layer.top, shuffle: p.shuffle, seed: seed,
+                                                   batchSize: Int(p.batchSize), budgetBytes: budget,
+                                                   transform: transform, phase: phase, label: label, rank: rank, size: size)
+                }
+                return try HDF5BatchSource(layout: layout, tops: layer.top, shuffle: p.shuffle, seed: seed,
+                                           transform: transform, phase: phase, label: label, rank: rank, size: size)
             } catch let e as SparkNetError where !e.message.hasPrefix("layer '") {
                 throw SparkNetError("\(label): \(e.message)")
             }

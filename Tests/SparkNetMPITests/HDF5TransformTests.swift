@@ -20,7 +20,7 @@ struct HDF5TransformTests {
 
     /// A file with `data` uint8 rows×3×5×5 and `label` float32 (= the row index); returns the
     /// list file's path.
-    static func writeFixture() throws -> String {
+    static func writeFixture(rows: Int = rows) throws -> String {
         let dir = NSTemporaryDirectory() + "sparknet-h5t-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         do {  // the file closes at the end of this scope
