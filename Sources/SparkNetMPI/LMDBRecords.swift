@@ -8,7 +8,7 @@ import SparkNet
 /// A read-only cursor walks forward; an index behind it restarts from the first key (once per
 /// pass of the data, or at a resume).
 final class LMDBRecords: RecordReader {
-    let count: Int
+    private(set) var count = 0
     let what: String
     private let path: String
     private let layer: String
