@@ -8,9 +8,14 @@ import SparkNet
 ///
 /// Every rank opens each listed file collectively (MPI-IO) and reads its own rows
 /// [⌊rN/K⌋, ⌊(r+1)N/K⌋) with one collective read per dataset, at open. The rows of all files
-/// are kept in memory in list order, so serving a batch is a gather of rows; the next batch is
-/// gathered on a background queue while the net computes (`waitSeconds` is the time the caller
-/// still had to wait).
+/// are kept in memory in list order (uint8 datasets as bytes, others as floats), so serving a
+/// batch is a gather of rows; the next batch is gathered on a background queue while the net
+/// computes (`waitSeconds` is the time the caller still had to wait).
+///
+/// With the layer's `transform_param`, the first top is transformed as Caffe's DataTransformer
+/// does (crop, mirror, mean, scale) while it is gathered; the random draws of the sample served
+/// at position p depend only on (seed, rank, p). Without it, uint8 values are served as floats
+/// unchanged (0…255, as Caffe).
 ///
 /// Order: without shuffle, rows in list order, wrapping around. With `shuffle: true`, epoch e is
 /// a permutation of this rank's rows seeded by (seed, rank, e). Caffe shuffles the file order and
@@ -19,16 +24,18 @@ import SparkNet
 /// the exact state (resume).
 public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     public let topNames: [String]
+    /// Served sample shapes: the first top's is the transformer's output shape.
     public let sampleShapes: [[Int]]
     public let sampleCount: Int
     /// The .h5 files read, resolved, in list order.
     public let files: [String]
     /// Rows over all files and ranks.
     public let totalSampleCount: Int
+    public var appliesTransform: Bool { writer.transformer != nil }
 
-    private let sampleSizes: [Int]
-    /// storage[t]: this rank's rows of top t, `sampleCount × sampleSizes[t]` floats.
-    private let storage: [UnsafeMutablePointer<Float>]
+    /// storage[t]: this rank's rows of top t.
+    private let storage: [RowBuffer]
+    private let writer: SampleWriter
     private let shuffle: Bool
     private let seed: UInt64
     private let rank: Int
@@ -46,72 +53,54 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     private var inFlight = false
     public private(set) var waitSeconds: Double = 0
 
-    /// Reads this rank's rows of every file listed in `listPath`, for datasets `tops`.
+    /// Reads this rank's rows of every file listed in `listPath`, for datasets `tops`, and
+    /// applies `transform` (the layer's transform_param, for `phase`) to the first top.
     /// Collective: every rank of MPI_COMM_WORLD must call it with the same list and tops.
-    public init(listPath: String, tops: [String], shuffle: Bool, seed: UInt64,
-                rank: Int = MPIEnvironment.rank, size: Int = MPIEnvironment.size) throws {
-        try require(!tops.isEmpty, "HDF5 source '\(listPath)': the layer has no tops to read")
-        let files = try Self.readList(listPath)
-        self.files = files
-        self.topNames = tops
+    /// `label` names the layer in transform_param errors.
+    public convenience init(listPath: String, tops: [String], shuffle: Bool, seed: UInt64,
+                            transform: Caffe_TransformationParameter? = nil, phase: Caffe_Phase = .train,
+                            label: String = "HDF5 source", rank: Int = MPIEnvironment.rank,
+                            size: Int = MPIEnvironment.size) throws {
+        let layout = try HDF5Layout(listPath: listPath, tops: tops)
+        try self.init(layout: layout, tops: tops, shuffle: shuffle, seed: seed, transform: transform,
+                      phase: phase, label: label, rank: rank, size: size)
+    }
+
+    /// The same over files already opened (the provider opens them to choose a source).
+    init(layout: HDF5Layout, tops: [String], shuffle: Bool, seed: UInt64,
+         transform: Caffe_TransformationParameter?, phase: Caffe_Phase, label: String,
+         rank: Int, size: Int) throws {
+        files = layout.files
+        topNames = tops
         self.shuffle = shuffle
         self.seed = seed
         self.rank = rank
-
-        // Pass 1: open every file and check its datasets agree with each other and the first file.
-        var opened: [HDF5File] = []
-        var fileRows: [Int] = []
-        var shapes: [[Int]]? = nil
-        for path in files {
-            let file = try HDF5File.openCollective(path)
-            opened.append(file)
-            var n: Int? = nil
-            var fileShapes: [[Int]] = []
-            for name in tops {
-                let info = try file.datasetInfo(name)
-                try require(info.dims.count >= 1,
-                            "HDF5 file '\(path)': dataset '\(name)' is a scalar, expected at least 1 axis (N × …)")
-                if let n, info.dims[0] != n {
-                    throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' has \(info.dims[0]) rows but '\(tops[0])' has \(n); every dataset must have the same N")
-                }
-                n = info.dims[0]
-                fileShapes.append(Array(info.dims.dropFirst()))
-            }
-            if let shapes {
-                for (t, name) in tops.enumerated() where shapes[t] != fileShapes[t] {
-                    throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' has samples of shape \(fileShapes[t]), but '\(files[0])' has \(shapes[t]); every file must agree")
-                }
-            } else {
-                shapes = fileShapes
-            }
-            fileRows.append(n ?? 0)
-        }
-        let sampleShapes = shapes ?? []
-        self.sampleShapes = sampleShapes
-        sampleSizes = sampleShapes.map { $0.reduce(1, *) }  // each checked by datasetInfo
-        totalSampleCount = fileRows.reduce(0, +)
-
-        // Every rank must own at least one row; all ranks reach the same verdict from the same N's.
-        let rowsOf = { (r: Int) in fileRows.reduce(0) { $0 + MPIEnvironment.shardRange(n: $1, rank: r, size: size).count } }
-        let emptyRanks = (0..<size).filter { rowsOf($0) == 0 }
-        sampleCount = rowsOf(rank)
+        totalSampleCount = layout.totalRows
+        sampleCount = layout.rows(rank: rank, size: size)
         // Every dataset fits in memory (datasetInfo), but all of them together may not.
-        _ = try opened[0].floatCount([sampleCount, sampleSizes.reduce(0, +)], of: tops.joined(separator: "' + '"))
+        let bytes = sampleCount.multipliedReportingOverflow(by: layout.bytesPerRow)
+        let memory = ProcessInfo.processInfo.physicalMemory
+        try require(!bytes.overflow && UInt64(bytes.partialValue) <= memory,
+                    "HDF5 source '\(layout.listPath)': this rank's \(sampleCount) rows of '\(tops.joined(separator: "' + '"))' need \(bytes.partialValue >> 20) MiB, more than this machine's \(memory >> 20) MiB of memory")
 
-        // Pass 2: collective reads of this rank's rows, straight into storage.
-        storage = sampleSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, rowsOf(rank) * $0)) }
+        // Collective reads of this rank's rows, straight into storage.
+        let rowCount = sampleCount
+        storage = zip(layout.sampleSizes, layout.elements).map { RowBuffer(rows: rowCount, rowSize: $0, element: $1) }
         var offset = 0
-        for (f, file) in opened.enumerated() {
-            let rows = MPIEnvironment.shardRange(n: fileRows[f], rank: rank, size: size)
+        for (f, file) in layout.opened.enumerated() {
+            let rows = MPIEnvironment.shardRange(n: layout.fileRows[f], rank: rank, size: size)
             for (t, name) in tops.enumerated() {
-                try file.readRowsCollective(name, dims: [fileRows[f]] + sampleShapes[t], rows: rows,
-                                            into: storage[t] + offset * sampleSizes[t])
+                try file.readRowsCollective(name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: rows,
+                                            element: storage[t].element, into: storage[t].row(offset))
             }
             offset += rows.count
         }
-        if !emptyRanks.isEmpty {
-            throw SparkNetError("HDF5 source '\(listPath)': \(totalSampleCount) rows cannot be split over \(size) ranks (rank \(emptyRanks[0]) would get none)")
-        }
+        // Checks that fail alike on every rank come after the collective reads, so no rank is
+        // left waiting in one.
+        try layout.checkEveryRankHasRows(size: size)
+        writer = try SampleWriter(transform: transform, phase: phase, label: label,
+                                  storedShapes: layout.sampleShapes, seed: seed, rank: rank)
+        sampleShapes = writer.servedShapes(layout.sampleShapes)
     }
 
     deinit {
@@ -149,20 +138,39 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         return files
     }
 
-    /// A `NetContext.sourceProvider` serving HDF5Data layers: shards across `size` ranks and seeds
-    /// shuffling with `seed` (the solver's random_seed).
+    /// A `NetContext.sourceProvider` serving HDF5Data layers: shards across `size` ranks, seeds
+    /// shuffling and random transforms with `seed` (the solver's random_seed), and applies the
+    /// layer's transform_param. A shard larger than the data memory budget (`HDF5DataMemory`) on
+    /// any rank makes every rank stream (`HDF5StreamingSource`); otherwise shards are read whole.
     public static func provider(seed: UInt64, rank: Int = MPIEnvironment.rank,
                                 size: Int = MPIEnvironment.size)
         -> (Caffe_LayerParameter, Caffe_Phase) throws -> BatchSource {
-        return { layer, _ in
+        return { layer, phase in
             let p = layer.hdf5DataParam
+            let label = "layer '\(layer.name)' (\(layer.type))"
+            let transform = layer.hasTransformParam ? layer.transformParam : nil
             do {
                 try require(layer.type == "HDF5Data", "no data source for layer type \(layer.type)")
                 try require(p.hasSource && !p.source.isEmpty, "hdf5_data_param.source is not set")
-                return try HDF5BatchSource(listPath: p.source, tops: layer.top, shuffle: p.shuffle,
-                                           seed: seed, rank: rank, size: size)
-            } catch let e as SparkNetError {
-                throw SparkNetError("layer '\(layer.name)' (\(layer.type)): \(e.message)")
+                let layout = try HDF5Layout(listPath: p.source, tops: layer.top)
+                // Every rank takes the same path (their reads are collective): the smallest
+                // budget against the largest shard.
+                var budget = HDF5DataMemory.budgetBytes
+                if size > 1 && size == MPIEnvironment.size { budget = Communicator.world.allreduce(budget, .min) }
+                let largest = (0..<size).map { layout.rows(rank: $0, size: size) }.max() ?? 0
+                if largest.multipliedReportingOverflow(by: layout.bytesPerRow).partialValue > budget ||
+                    largest.multipliedReportingOverflow(by: layout.bytesPerRow).overflow {
+                    if size > 1, let why = HDF5DataMemory.streamingUnavailable {
+                        throw SparkNetError("the shard of '\(p.source)' (\((largest * layout.bytesPerRow) >> 20) MiB on the largest rank) exceeds the data memory budget of \(budget >> 20) MiB, and streaming is not possible: \(why); raise --data-memory-mb")
+                    }
+                    return try HDF5StreamingSource(layout: layout, tops: layer.top, shuffle: p.shuffle, seed: seed,
+                                                   batchSize: Int(p.batchSize), budgetBytes: budget,
+                                                   transform: transform, phase: phase, label: label, rank: rank, size: size)
+                }
+                return try HDF5BatchSource(layout: layout, tops: layer.top, shuffle: p.shuffle, seed: seed,
+                                           transform: transform, phase: phase, label: label, rank: rank, size: size)
+            } catch let e as SparkNetError where !e.message.hasPrefix("layer '") {
+                throw SparkNetError("\(label): \(e.message)")
             }
         }
     }
@@ -186,7 +194,7 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         drain()
         if let s = staged, s.position == currentPosition, s.batchSize == batchSize {
             for t in 0..<tops.count {
-                tops[t].update(from: staging[t], count: batchSize * sampleSizes[t])
+                tops[t].update(from: staging[t], count: batchSize * writer.servedSizes[t])
             }
         } else {
             gather(from: currentPosition, count: batchSize, into: tops)
@@ -207,7 +215,7 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     private func prefetch(position: Int, batchSize: Int) {
         if stagingBatch < batchSize {
             staging.forEach { $0.deallocate() }
-            staging = sampleSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, batchSize * $0)) }
+            staging = writer.servedSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, batchSize * $0)) }
             stagingBatch = batchSize
         }
         staged = nil
@@ -220,14 +228,10 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         }
     }
 
-    /// Copies samples `position ..< position + count` (wrapping around) into `out`.
+    /// Writes samples `position ..< position + count` (wrapping around) into `out`.
     private func gather(from position: Int, count: Int, into out: [UnsafeMutablePointer<Float>]) {
         for i in 0..<count {
-            let row = rowAt(position + i)
-            for t in 0..<out.count {
-                let n = sampleSizes[t]
-                (out[t] + i * n).update(from: storage[t] + row * n, count: n)
-            }
+            writer.write(storage, row: rowAt(position + i), into: out, at: i, position: position + i)
         }
     }
 

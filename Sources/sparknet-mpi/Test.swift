@@ -25,19 +25,25 @@ struct Test: Verb {
     @Option(help: "Number of test batches.")
     var iterations: Int = 50
 
+    @Option(name: .customLong("data-memory-mb"),
+            help: "HDF5 data a rank may hold in memory, in MiB; a larger shard is streamed (default: a quarter of physical memory divided by the ranks on the node).")
+    var dataMemoryMB: Int?
+
     @Option(help: .hidden)
     var gpu: String?
 
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
+        if let m = dataMemoryMB, m < 1 { throw ValidationError("--data-memory-mb must be positive") }
     }
 
     func run() throws {
         let seed: UInt64 = 1701
+        HDF5DataMemory.budgetMB = dataMemoryMB
         let comm = Communicator.world
         // Bad input fails on every rank alike: agreed, it is printed once.
         let net = try comm.agree { () throws -> Net in
-            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
             let net = try Net(prototxt: model, phase: .test, context: context)
             for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
                 try net.copyTrainedLayers(fromFile: path)

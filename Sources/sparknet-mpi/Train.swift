@@ -69,6 +69,10 @@ struct Train: Verb {
             help: "Stop at the first test whose accuracy reaches this (0 < A <= 1); the log and metrics record when.")
     var targetAccuracy: Double?
 
+    @Option(name: .customLong("data-memory-mb"),
+            help: "HDF5 data a rank may hold in memory, in MiB; a larger shard is streamed in chunks (default: a quarter of physical memory divided by the ranks on the node).")
+    var dataMemoryMB: Int?
+
     @Option(help: .hidden)
     var gpu: String?
 
@@ -81,6 +85,7 @@ struct Train: Verb {
         guard bucketMB >= 0 && bucketMB.isFinite else { throw ValidationError("--bucket-mb must be 0 (no overlap) or positive, got \(bucketMB)") }
         if let k = keepSnapshots, k < 1 { throw ValidationError("--keep-snapshots must be at least 1") }
         guard stallTimeout >= 0 else { throw ValidationError("--stall-timeout must be 0 (off) or positive") }
+        if let m = dataMemoryMB, m < 1 { throw ValidationError("--data-memory-mb must be positive") }
     }
 
     func run() throws {
@@ -106,7 +111,11 @@ struct Train: Verb {
                     "average-history=\(averageHistory)", "metrics=\(metrics ?? "")",
                     "keep-snapshots=\(keepSnapshots ?? 0)", "stall-timeout=\(stallTimeout)", "reshard=\(reshard)",
                     "comm-delay=\(commDelay)", "bucket-mb=\(bucketMB)", "slow-rank=\(slowRank ?? "")",
-                    "target-accuracy=\(targetAccuracy.map { "\($0)" } ?? "")"])
+                    "target-accuracy=\(targetAccuracy.map { "\($0)" } ?? "")", "data-memory-mb=\(dataMemoryMB.map { "\($0)" } ?? "")"])
+        HDF5DataMemory.budgetMB = dataMemoryMB
+        // Streaming reads are collective, so ranks must ask for batches in lockstep.
+        if sync == .asyncEASGD { HDF5DataMemory.streamingUnavailable = "--sync async-easgd ranks read at their own pace" }
+        if roundSeconds != nil { HDF5DataMemory.streamingUnavailable = "with --round-seconds ranks read at their own pace" }
         // Every mode stops on a signal with a complete snapshot set (async-easgd on K > 1 ranks
         // through its schedule board, the others at an agreed iteration).
         StopSignals.install()

@@ -14,10 +14,14 @@ public protocol BatchSource: AnyObject {
     func nextBatch(into tops: [UnsafeMutablePointer<Float>], batchSize: Int) throws
     /// Seconds spent waiting for data that was not ready (prefetching sources report it).
     var waitSeconds: Double { get }
+    /// Whether the source applies the layer's `transform_param` itself (a data layer refuses
+    /// transform_param when its source does not).
+    var appliesTransform: Bool { get }
 }
 
 extension BatchSource {
     public var waitSeconds: Double { 0 }
+    public var appliesTransform: Bool { false }
 }
 
 /// An in-memory source: each top is a flat array of `sampleCount × sampleShape` floats.

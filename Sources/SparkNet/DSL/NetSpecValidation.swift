@@ -37,6 +37,9 @@ extension NetSpec {
         case "HDF5Data":
             if l.top.isEmpty { return "needs at least one top (the datasets it reads)" }
             if l.hdf5DataParam.batchSize == 0 { return "hdf5_data_param.batch_size must be positive" }
+        case "Data":
+            if l.top.isEmpty { return "needs at least one top (data, and label)" }
+            if l.dataParam.batchSize == 0 { return "data_param.batch_size must be positive" }
         case "Input":
             if l.top.isEmpty { return "needs at least one top" }
             let shapes = l.inputParam.shape

@@ -1,9 +1,12 @@
 import CaffeProto
 
-/// Caffe's HDF5Data layer, fed from outside: the engine never opens files. At set-up the layer
-/// asks `context.sourceProvider` for a `BatchSource` (SparkNetMPI reads the HDF5 files listed in
-/// `hdf5_data_param.source`; tests use `ArraySource`), and each forward copies the next
-/// `batch_size` samples into the tops, matched to the source's datasets by top name.
+/// Caffe's HDF5Data layer, and its Data and ImageData layers, fed from outside: the engine never opens files.
+/// At set-up the layer asks `context.sourceProvider` for a `BatchSource` (SparkNetMPI reads the
+/// HDF5 files listed in `hdf5_data_param.source`, the database `data_param.source`, or the image
+/// files listed in `image_data_param.source`; tests use
+/// `ArraySource`), and each forward copies the next `batch_size` samples into the tops, matched
+/// to the source's datasets by top name. `transform_param` is allowed only when the source
+/// applies it (`BatchSource.appliesTransform`): the engine never transforms data itself.
 public final class HDF5DataLayer: Layer, DataLayer {
     override public var exactBottoms: Int? { 0 }
     override public var minTops: Int? { 1 }
@@ -20,14 +23,14 @@ public final class HDF5DataLayer: Layer, DataLayer {
     private let placeholder = Blob()
 
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
-        try require(!param.hasTransformParam, "\(type) does not transform data (\(label) has transform_param)")
-        let p = param.hdf5DataParam
-        try require(p.batchSize > 0, "\(label): hdf5_data_param.batch_size must be positive, got \(p.batchSize)")
+        let p = config
+        try require(p.batchSize > 0, "\(label): \(p.field).batch_size must be positive, got \(p.batchSize)")
         batchSize = Int(p.batchSize)
         guard let provider = context.sourceProvider else {
-            throw SparkNetError("\(label): needs a data source for hdf5_data_param.source '\(p.source)', but none was provided")
+            throw SparkNetError("\(label): needs a data source for \(p.field).source '\(p.source)', but none was provided")
         }
         let s = try provider(param, phase)
+        try checkTransform(s)
         try bind(s)
         // Tops get [batch_size] + sample shape.
         for (t, name) in param.top.enumerated() {
@@ -36,12 +39,28 @@ public final class HDF5DataLayer: Layer, DataLayer {
         }
     }
 
+    /// The parameters of this layer's type: Data reads `data_param`, ImageData
+    /// `image_data_param`, HDF5Data `hdf5_data_param`.
+    private var config: (batchSize: UInt32, source: String, field: String) {
+        switch param.type {
+        case "Data": return (param.dataParam.batchSize, param.dataParam.source, "data_param")
+        case "ImageData": return (param.imageDataParam.batchSize, param.imageDataParam.source, "image_data_param")
+        default: return (param.hdf5DataParam.batchSize, param.hdf5DataParam.source, "hdf5_data_param")
+        }
+    }
+
+    /// transform_param needs a source that applies it.
+    private func checkTransform(_ s: BatchSource) throws {
+        try require(!param.hasTransformParam || s.appliesTransform,
+                    "\(type) does not transform data (\(label) has transform_param, which its data source does not apply)")
+    }
+
     /// Checks that `s` provides every top and records where each dataset goes.
     private func bind(_ s: BatchSource) throws {
         try require(s.sampleShapes.count == s.topNames.count,
                     "\(label): the data source lists \(s.topNames.count) datasets but \(s.sampleShapes.count) sample shapes")
         for name in param.top where !s.topNames.contains(name) {
-            throw SparkNetError("\(label): top '\(name)' has no dataset '\(name)' in the files listed by hdf5_data_param.source '\(param.hdf5DataParam.source)' (datasets: \(s.topNames.joined(separator: ", ")))")
+            throw SparkNetError("\(label): top '\(name)' has no dataset '\(name)' in \(config.field).source '\(config.source)' (datasets: \(s.topNames.joined(separator: ", ")))")
         }
         for (name, shape) in zip(s.topNames, s.sampleShapes) {
             try require(shape.allSatisfy { $0 >= 0 },
@@ -62,6 +81,7 @@ public final class HDF5DataLayer: Layer, DataLayer {
         guard let old = source else {
             throw SparkNetError("\(label): setSource before set-up")
         }
+        try checkTransform(s)
         for name in param.top {
             guard let i = old.topNames.firstIndex(of: name) else { continue }
             guard let j = s.topNames.firstIndex(of: name) else {

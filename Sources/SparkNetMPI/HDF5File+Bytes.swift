@@ -1,0 +1,84 @@
+import CHDF5
+import CMPI
+import Foundation
+import SparkNet
+
+/// Reading uint8 datasets as bytes (images: 4× less memory than floats), and reads of any row
+/// range into floats or bytes, for the in-memory and streaming sources.
+extension HDF5File {
+    /// How a dataset's values are kept in memory.
+    enum Element: Equatable {
+        /// Unsigned 8-bit integers, kept as bytes (values 0…255 served as floats unchanged).
+        case byte
+        /// Anything else numeric, converted to float32 by HDF5.
+        case float
+
+        var size: Int { self == .byte ? 1 : MemoryLayout<Float>.size }
+    }
+
+    /// Whether dataset `name` (already checked by `datasetInfo`) holds uint8, kept as bytes.
+    func element(_ name: String) throws -> Element {
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
+        defer { H5Dclose(ds) }
+        let type = H5Dget_type(ds)
+        defer { H5Tclose(type) }
+        let isByte = H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE
+        return isByte ? .byte : .float
+    }
+
+    /// The dataset's chunk extent along axis 0 (rows per chunk), or nil when it is not chunked.
+    func chunkRows(_ name: String) -> Int? {
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        guard ds >= 0 else { return nil }
+        defer { H5Dclose(ds) }
+        let dcpl = H5Dget_create_plist(ds)
+        defer { H5Pclose(dcpl) }
+        guard H5Pget_layout(dcpl) == H5D_CHUNKED else { return nil }
+        var chunk = [hsize_t](repeating: 0, count: 32)
+        let nd = Int(H5Pget_chunk(dcpl, Int32(chunk.count), &chunk))
+        return nd >= 1 && chunk[0] >= 1 ? Int(clamping: chunk[0]) : nil
+    }
+
+    /// Collectively reads rows `rows` (axis 0) of dataset `name`, of shape `dims`, into `out`
+    /// (`rows.count × row size` elements of `element`). Every rank must call this the same
+    /// number of times; a rank with no rows joins with an empty selection.
+    func readRowsCollective(_ name: String, dims: [Int], rows: Range<Int>, element: Element,
+                            into out: UnsafeMutableRawPointer) throws {
+        let ds = H5Dopen2(id, name, ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
+        defer { H5Dclose(ds) }
+        // uint8 is read in the file's own (native) byte type; everything else HDF5 converts.
+        let fileType = H5Dget_type(ds)
+        defer { H5Tclose(fileType) }
+        let memType = element == .byte ? H5Tget_native_type(fileType, H5T_DIR_ASCEND) : H5Tcopy(ch5_t_native_float())
+        defer { H5Tclose(memType) }
+        let fspace = H5Dget_space(ds)
+        defer { H5Sclose(fspace) }
+        var start = [hsize_t](repeating: 0, count: dims.count)
+        var count = dims.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        let mspace: hid_t
+        if rows.isEmpty {
+            H5Sselect_none(fspace)
+            var one = [hsize_t](repeating: 1, count: dims.count)
+            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
+            H5Sselect_none(mspace)
+        } else {
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
+            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
+        }
+        defer { H5Sclose(mspace) }
+        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        defer { H5Pclose(dxpl) }
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
+        var dummy: Float = 0
+        let status = rows.isEmpty
+            ? H5Dread(ds, memType, mspace, fspace, dxpl, &dummy)
+            : H5Dread(ds, memType, mspace, fspace, dxpl, out)
+        guard status >= 0 else {
+            throw SparkNetError("HDF5 file '\(path)': reading rows \(rows) of dataset '\(name)' failed")
+        }
+    }
+}
