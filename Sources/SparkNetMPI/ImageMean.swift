@@ -1,3 +1,4 @@
+import CHDF5
 import CaffeProto
 import Foundation
 import SparkNet
@@ -15,21 +16,39 @@ public enum ImageMean {
         return isDir.boolValue ? try fromLMDB(input) : try fromHDF5(input)
     }
 
+    /// Sums `data` in slabs of rows (about 64 MiB as floats), so the file may exceed memory.
     private static func fromHDF5(_ path: String) throws -> (shape: [Int], mean: [Float], count: Int) {
         guard HDF5Contents.isHDF5(path) else {
             throw SparkNetError("'\(path)' is neither an HDF5 file nor an LMDB directory")
         }
         let file = try HDF5File.openSerial(path)
-        let (dims, values) = try file.readAll("data")
+        let dims = try file.datasetInfo("data").dims
         guard dims.count == 4, dims[0] > 0 else {
             throw SparkNetError("HDF5 file '\(path)': dataset 'data' has shape \(dims), expected N×C×H×W with N > 0")
         }
-        let size = dims[1] * dims[2] * dims[3]
+        let n = dims[0], size = dims[1] * dims[2] * dims[3]
+        let slab = max(1, (16 << 20) / max(size, 1))
         var sum = [Double](repeating: 0, count: size)
-        for i in 0..<dims[0] {
-            for j in 0..<size { sum[j] += Double(values[i * size + j]) }
+        var buffer = [Float](repeating: 0, count: slab * size)
+        let ds = H5Dopen2(file.id, "data", ch5_p_default())
+        defer { H5Dclose(ds) }
+        let fspace = H5Dget_space(ds)
+        defer { H5Sclose(fspace) }
+        for lo in stride(from: 0, to: n, by: slab) {
+            let rows = min(slab, n - lo)
+            var start: [hsize_t] = [hsize_t(lo), 0, 0, 0]
+            var count = [hsize_t(rows)] + dims[1...].map { hsize_t($0) }
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
+            let mspace = H5Screate_simple(4, &count, nil)
+            defer { H5Sclose(mspace) }
+            guard H5Dread(ds, ch5_t_native_float(), mspace, fspace, ch5_p_default(), &buffer) >= 0 else {
+                throw SparkNetError("HDF5 file '\(path)': reading rows \(lo)..<\(lo + rows) of dataset 'data' failed")
+            }
+            for r in 0..<rows {
+                for j in 0..<size { sum[j] += Double(buffer[r * size + j]) }
+            }
         }
-        return (Array(dims[1...]), sum.map { Float($0 / Double(dims[0])) }, dims[0])
+        return (Array(dims[1...]), sum.map { Float($0 / Double(n)) }, n)
     }
 
     private static func fromLMDB(_ path: String) throws -> (shape: [Int], mean: [Float], count: Int) {

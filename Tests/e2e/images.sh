@@ -224,6 +224,18 @@ run mean_lmdb compute-image-mean db mean_db.binaryproto
 [ "$RC" -eq 0 ] && mean_ok mean_db.binaryproto k.h5 && ok "mean from LMDB" || bad "mean lmdb" "$(cat "$ERR")"
 run mean_enc compute-image-mean dbe mean_dbe.binaryproto
 [ "$RC" -eq 0 ] && mean_ok mean_dbe.binaryproto a.h5 && ok "mean from encoded LMDB" || bad "mean encoded" "$(cat "$ERR")"
+# Large enough to be summed in three slabs (4 + 4 + 3 rows of 4×1024×1024), and float data.
+"$PY" -c "
+import h5py, numpy as np
+r = np.random.default_rng(3)
+with h5py.File('big.h5', 'w') as f: f['data'] = r.integers(0, 256, (11, 4, 1024, 1024), dtype=np.uint8)
+with h5py.File('float.h5', 'w') as f: f['data'] = r.random((3, 2, 3, 4), dtype=np.float32)
+"
+run mean_big compute-image-mean big.h5 mean_big.binaryproto
+[ "$RC" -eq 0 ] && mean_ok mean_big.binaryproto big.h5 && ok "mean of an HDF5 file read in slabs" || bad "mean big" "$(cat "$ERR")"
+run mean_float compute-image-mean float.h5 mean_float.binaryproto
+[ "$RC" -eq 0 ] && mean_ok mean_float.binaryproto float.h5 && ok "mean of float data" || bad "mean float" "$(cat "$ERR")"
+rm -f big.h5
 mpi mean_np2 2 compute-image-mean a.h5 mean_np2.binaryproto
 [ "$RC" -eq 0 ] && cmp -s mean_h5.binaryproto mean_np2.binaryproto && ok "mean under mpirun" || bad "mean np2" "$(cat "$ERR")"
 "$PY" -c "
