@@ -16,6 +16,18 @@ extension HDF5File {
         var size: Int { self == .byte ? 1 : MemoryLayout<Float>.size }
     }
 
+    /// The number of values of `dims`, refused (naming dataset `name`) when an axis is negative
+    /// or the product overflows; unlike `floatCount`, with no memory limit.
+    func elementCount(_ dims: [Int], of name: String) throws -> Int {
+        var n = 1
+        for d in dims {
+            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            n = product
+        }
+        return n
+    }
+
     /// Whether dataset `name` (already checked by `datasetInfo`) holds uint8, kept as bytes.
     func element(_ name: String) throws -> Element {
         let ds = H5Dopen2(id, name, ch5_p_default())
