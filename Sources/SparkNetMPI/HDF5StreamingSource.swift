@@ -70,6 +70,11 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     }
     private var plans: [Int: Plan] = [:]
 
+    /// The per-batch agreement on reads runs on a communicator of its own, so it can never
+    /// match another collective (the error agreement of a rank that left its batch loop).
+    /// Created (collectively) by the first streaming source, which every rank builds together.
+    static let agreement = Communicator()
+
     /// A window of one epoch: its chunks as they are read, and its serving order.
     private final class Window {
         let epoch: Int
@@ -149,6 +154,7 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
             }
         }
         self.chunks = chunks
+        _ = Self.agreement
     }
 
     deinit {
@@ -226,7 +232,9 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
             let chunk = want.map { $0.chunkIDs[$0.buffers.count] }
             let file = chunk.map { chunks[$0].file } ?? -1
             // Every rank learns which files are read this round (one allgather per round).
-            let all = size > 1 ? Communicator.world.allgather(UInt64(bitPattern: Int64(file))).map { Int(Int64(bitPattern: $0)) } : [file]
+            // Under --stall-timeout a rank that never arrives ends the job, named, as in an exchange.
+            Self.agreement.watchdog = Communicator.world.watchdog
+            let all = size > 1 ? Self.agreement.allgather(UInt64(bitPattern: Int64(file))).map { Int(Int64(bitPattern: $0)) } : [file]
             let readFiles = Set(all.filter { $0 >= 0 }).sorted()
             if readFiles.isEmpty { return }
             var buffers: [RowBuffer] = []
