@@ -75,6 +75,12 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     /// Created (collectively) by the first streaming source, which every rank builds together.
     static let agreement = Communicator()
 
+    /// Every streaming source's files, never closed before exit. Closing an MPI-IO file is
+    /// collective: a rank unwinding from an error (a bad label) would wait there for ranks
+    /// still reading, before it could report. HDF5 closes them at exit, on every rank together
+    /// (or MPI_Abort ends the job first).
+    nonisolated(unsafe) private static var keptOpen: [[HDF5File]] = []
+
     /// A window of one epoch: its chunks as they are read, and its serving order.
     private final class Window {
         let epoch: Int
@@ -155,6 +161,7 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
         }
         self.chunks = chunks
         _ = Self.agreement
+        Self.keptOpen.append(layout.opened)
     }
 
     deinit {

@@ -149,4 +149,21 @@ solver async2 big.prototxt 400
 timed async2 2 1 train --solver async2.prototxt --sync async-easgd --tau 4 --data-memory-mb $BUDGET2
 check "async-easgd cannot stream: one error naming the budget and the reason" bash -c \
   "[ $RC -ne 0 ] && [ \$(grep -c '^sparknet-mpi: error: .*exceeds the data memory budget of $BUDGET2 MiB.*async-easgd' '$ERR') -eq 1 ]"
+# A bad label on one rank mid-stream: that rank reports and ends the job (the other waits in
+# the read agreement; the open files are not closed, collectively, on the way out).
+"$PY" - <<'PYEOF'
+import h5py
+with h5py.File("big.h5") as f: data = f["data"][:]; label = f["label"][:]
+label[7000] = 12          # rank 1's shard
+with h5py.File("badlabel.h5", "w") as f:
+    f.create_dataset("data", data=data, dtype="u1"); f["label"] = label
+PYEOF
+echo "$WORK/badlabel.h5" >badlabel.txt
+net badlabel.prototxt "$WORK/badlabel.txt" true
+for i in 1 2 3; do
+  solver bad$i badlabel.prototxt 900
+  timed bad$i 2 1 train --solver bad$i.prototxt --sync average --tau 4 --data-memory-mb $BUDGET2
+  check "bad label while streaming on 2 ranks (run $i): one error naming rank 1 and the label, no hang" bash -c \
+    "[ $RC -ne 0 ] && [ $RC -ne 124 ] && [ \$(grep -c '^sparknet-mpi: error: rank 1: .*label 12' '$ERR') -eq 1 ]"
+done
 finish
