@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo data bench experiments experiments-quick experiments-cluster experiments-cluster-quick clean
+.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo images-demo data bench bench-input experiments experiments-quick experiments-cluster experiments-cluster-quick clean
 
 all: build
 
@@ -113,6 +113,16 @@ resnet-demo: deps release
 	echo && echo "Wall time: $$(( $$(date +%s) - start )) s"
 	@grep -E "Final test accuracy" $(RESNET_SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
 	@grep -E "Wrote .*\.caffemodel" $(RESNET_SNAPSHOTS)/train.log | tail -1 | sed 's/.*\] //'
+
+# Your own images end to end (examples/images/run.sh): PNG/JPEG files from Fashion-MNIST,
+# convert-imageset and compute-image-mean on 2 ranks, LeNet with crop + mirror + mean on 2 ranks,
+# beside the IDX path's accuracy.
+images-demo: deps release
+	examples/images/run.sh
+
+# The input pipeline alone (images/s decoded + transformed) beside AlexNet's step (bench/input.sh).
+bench-input: deps release
+	bench/input.sh
 
 # Benchmarks live in bench/ (see bench/README.md when present).
 bench:

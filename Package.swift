@@ -18,6 +18,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-openmpi"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        // Image decoding (convert-imageset, encoded Datums) and Caffe's LMDB databases.
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg"),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng"),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb"),
         // AVX2/FMA implicit-GEMM convolution kernels (runtime-dispatched; -O3 also in debug
         // builds so that tests and debug binaries train at a usable speed).
         .target(
@@ -33,7 +37,8 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(
             name: "SparkNetMPI",
-            dependencies: ["SparkNet", "CMPI", "CHDF5", "CZlib", "CaffeProto"]),
+            dependencies: ["SparkNet", "CMPI", "CHDF5", "CZlib", "CJPEG", "CPNG", "CLMDB", "CaffeProto",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "sparknet-mpi",
             dependencies: ["SparkNet", "SparkNetMPI", "CaffeProto",

@@ -8,6 +8,8 @@ static inline hid_t ch5_t_native_float(void) { return H5T_NATIVE_FLOAT; }
 static inline hid_t ch5_t_native_double(void) { return H5T_NATIVE_DOUBLE; }
 static inline hid_t ch5_t_native_int(void) { return H5T_NATIVE_INT; }
 static inline hid_t ch5_t_ieee_f32le(void) { return H5T_IEEE_F32LE; }
+static inline hid_t ch5_t_native_uchar(void) { return H5T_NATIVE_UCHAR; }
+static inline hid_t ch5_t_std_u8le(void) { return H5T_STD_U8LE; }
 static inline hid_t ch5_p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t ch5_p_file_create(void) { return H5P_FILE_CREATE; }
 static inline hid_t ch5_p_dataset_xfer(void) { return H5P_DATASET_XFER; }

@@ -38,6 +38,61 @@ final class HDF5File {
         return HDF5File(path: path, id: id)
     }
 
+    /// Creates (truncating) `path` on every rank of MPI_COMM_WORLD at once (MPI-IO; collective).
+    static func createCollective(_ path: String) throws -> HDF5File {
+        MPIEnvironment.initialize()
+        ch5_silence_errors()
+        let fapl = H5Pcreate(ch5_p_file_access())
+        defer { H5Pclose(fapl) }
+        H5Pset_fapl_mpio(fapl, cmpi_comm_world(), cmpi_info_null())
+        let id = H5Fcreate(path, ch5_f_acc_trunc(), ch5_p_default(), fapl)
+        guard id >= 0 else { throw SparkNetError("cannot create HDF5 file '\(path)'") }
+        return HDF5File(path: path, id: id)
+    }
+
+    /// Collectively creates dataset `name` of shape `dims` (file type `fileType`, chunked by
+    /// `chunk`) and writes rows `rows` (axis 0) from `values` in `memType`. Every rank of a
+    /// file made by `createCollective` must call this with the same name, dims and chunk; a
+    /// rank with no rows selects nothing.
+    func writeRowsCollective(_ name: String, dims: [Int], chunk: [Int], fileType: hid_t, memType: hid_t,
+                             rows: Range<Int>, values: UnsafeRawPointer?) throws {
+        var hdims = dims.map { hsize_t($0) }
+        let fspace = H5Screate_simple(Int32(dims.count), &hdims, nil)
+        defer { H5Sclose(fspace) }
+        let dcpl = H5Pcreate(ch5_p_dataset_create())
+        defer { H5Pclose(dcpl) }
+        var hchunk = chunk.map { hsize_t($0) }
+        H5Pset_chunk(dcpl, Int32(chunk.count), &hchunk)
+        let ds = H5Dcreate2(id, name, fileType, fspace, ch5_p_default(), dcpl, ch5_p_default())
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot create dataset '\(name)'") }
+        defer { H5Dclose(ds) }
+        var start = [hsize_t](repeating: 0, count: dims.count)
+        var count = hdims
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        let mspace: hid_t
+        var dummy: UInt8 = 0
+        if rows.isEmpty {
+            H5Sselect_none(fspace)
+            var one = [hsize_t](repeating: 1, count: dims.count)
+            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
+            H5Sselect_none(mspace)
+        } else {
+            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
+            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
+        }
+        defer { H5Sclose(mspace) }
+        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        defer { H5Pclose(dxpl) }
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
+        let status = withUnsafeMutablePointer(to: &dummy) { d in
+            H5Dwrite(ds, memType, mspace, fspace, dxpl, rows.isEmpty ? UnsafeRawPointer(d) : values)
+        }
+        guard status >= 0 else {
+            throw SparkNetError("HDF5 file '\(path)': writing rows \(rows) of dataset '\(name)' failed")
+        }
+    }
+
     /// Opens `path` read-only with the serial driver (for one process, e.g. `inspect`).
     static func openSerial(_ path: String) throws -> HDF5File {
         ch5_silence_errors()

@@ -57,7 +57,7 @@ extension DistributedTrainer {
             var param = try Prototxt.readSolver(request.solverPath)
             shardTestIterations(&param, ranks: comm.size)
             let seed: UInt64 = param.randomSeed >= 0 ? UInt64(param.randomSeed) : 1701
-            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed, rank: comm.rank, size: comm.size))
+            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed, rank: comm.rank, size: comm.size))
             let solver = try Solver(param: param, solverPath: request.solverPath, context: context)
             return try DistributedTrainer(solver: solver, options: request.options, communicator: comm, log: log)
         }

@@ -69,7 +69,7 @@ struct BenchExchange: Verb {
         let comm = Communicator.world
         let count = try comm.agree { () throws -> Int in
             let param = try Prototxt.readNet(model)
-            let context = NetContext(seed: 1701, sourceProvider: HDF5BatchSource.provider(seed: 1701))
+            let context = NetContext(seed: 1701, sourceProvider: DataSources.provider(seed: 1701))
             return try Net(param: param, phase: .train, context: context).parameterCount
         }
         let bytes = count * MemoryLayout<Float>.stride
@@ -127,7 +127,7 @@ struct BenchExchange: Verb {
     /// the slowest rank's; the table gives medians. Overlap at its best takes max(C, S).
     func timeSteps(_ comm: Communicator) throws {
         let param = try Prototxt.readNet(model)
-        let context = NetContext(seed: 1701, sourceProvider: HDF5BatchSource.provider(seed: 1701))
+        let context = NetContext(seed: 1701, sourceProvider: DataSources.provider(seed: 1701))
         let net = try Net(param: param, phase: .train, context: context)
         net.fillInputsWithNoise(seed: 1701 &+ UInt64(comm.rank))
         let bucket = Int((bucketMB * 1_048_576 / Double(MemoryLayout<Float>.stride)).rounded(.up))

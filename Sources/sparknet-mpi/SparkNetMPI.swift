@@ -18,7 +18,8 @@ struct SparkNetCLI: ParsableCommand {
             files that Caffe loads. Rank 0 logs Caffe-format lines to stdout; errors go to stderr
             as one line, "sparknet-mpi: error: <message>", with exit code 1.
             """,
-        subcommands: [Train.self, Test.self, Time.self, ConvertIDX.self, Inspect.self, BenchExchange.self])
+        subcommands: [Train.self, Test.self, Time.self, ConvertIDX.self, ConvertImageset.self, ComputeImageMean.self,
+                      Inspect.self, BenchExchange.self, BenchInput.self])
 
     /// Parses the arguments (usage errors and --help are handled by ArgumentParser), then runs
     /// the command with MPI initialised, turning any error into one line on stderr and exit 1.

@@ -43,7 +43,7 @@ struct Test: Verb {
         let comm = Communicator.world
         // Bad input fails on every rank alike: agreed, it is printed once.
         let net = try comm.agree { () throws -> Net in
-            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
             let net = try Net(prototxt: model, phase: .test, context: context)
             for path in weights.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
                 try net.copyTrainedLayers(fromFile: path)

@@ -41,7 +41,7 @@ struct Time: Verb {
         let comm = Communicator.world
         let net = try comm.agree { () throws -> Net in
             let param = try Prototxt.readNet(model)
-            let context = NetContext(seed: seed, sourceProvider: HDF5BatchSource.provider(seed: seed))
+            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
             return try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
         }
         let n = net.layers.count

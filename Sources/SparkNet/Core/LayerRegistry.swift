@@ -5,8 +5,9 @@ public enum LayerRegistry {
     public static let types: [String: Layer.Type] = [
         "Input": InputLayer.self,
         "HDF5Data": HDF5DataLayer.self,
-        // Caffe's Data layer (LMDB) is the same layer: only the source differs.
+        // Caffe's Data (LMDB) and ImageData layers are the same layer: only the source differs.
         "Data": HDF5DataLayer.self,
+        "ImageData": HDF5DataLayer.self,
         "Convolution": ConvolutionLayer.self,
         "Pooling": PoolingLayer.self,
         "LRN": LRNLayer.self,

@@ -1,8 +1,9 @@
 import CaffeProto
 
-/// Caffe's HDF5Data layer, and its Data layer, fed from outside: the engine never opens files.
+/// Caffe's HDF5Data layer, and its Data and ImageData layers, fed from outside: the engine never opens files.
 /// At set-up the layer asks `context.sourceProvider` for a `BatchSource` (SparkNetMPI reads the
-/// HDF5 files listed in `hdf5_data_param.source`, or the database `data_param.source`; tests use
+/// HDF5 files listed in `hdf5_data_param.source`, the database `data_param.source`, or the image
+/// files listed in `image_data_param.source`; tests use
 /// `ArraySource`), and each forward copies the next `batch_size` samples into the tops, matched
 /// to the source's datasets by top name. `transform_param` is allowed only when the source
 /// applies it (`BatchSource.appliesTransform`): the engine never transforms data itself.
@@ -38,11 +39,14 @@ public final class HDF5DataLayer: Layer, DataLayer {
         }
     }
 
-    /// The parameters of this layer's type: Data reads `data_param`, HDF5Data `hdf5_data_param`.
+    /// The parameters of this layer's type: Data reads `data_param`, ImageData
+    /// `image_data_param`, HDF5Data `hdf5_data_param`.
     private var config: (batchSize: UInt32, source: String, field: String) {
-        param.type == "Data"
-            ? (param.dataParam.batchSize, param.dataParam.source, "data_param")
-            : (param.hdf5DataParam.batchSize, param.hdf5DataParam.source, "hdf5_data_param")
+        switch param.type {
+        case "Data": return (param.dataParam.batchSize, param.dataParam.source, "data_param")
+        case "ImageData": return (param.imageDataParam.batchSize, param.imageDataParam.source, "image_data_param")
+        default: return (param.hdf5DataParam.batchSize, param.hdf5DataParam.source, "hdf5_data_param")
+        }
     }
 
     /// transform_param needs a source that applies it.
