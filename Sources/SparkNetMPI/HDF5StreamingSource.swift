@@ -249,13 +249,18 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
                 let n = chunks[chunk].rows.count
                 buffers = zip(layout.sampleSizes, layout.elements).map { RowBuffer(rows: n, rowSize: $0, element: $1) }
             }
-            for f in readFiles {
-                for (t, name) in topNames.enumerated() {
-                    let mine = f == file ? chunks[chunk!].rows : 0..<0
-                    try layout.opened[f].readRowsCollective(
-                        name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: mine,
-                        element: layout.elements[t], into: mine.isEmpty ? UnsafeMutableRawPointer(bitPattern: 16)! : buffers[t].base)
+            do {
+                for f in readFiles {
+                    for (t, name) in topNames.enumerated() {
+                        let mine = f == file ? chunks[chunk!].rows : 0..<0
+                        try layout.opened[f].readRowsCollective(
+                            name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: mine,
+                            element: layout.elements[t], into: mine.isEmpty ? nil : buffers[t].base)
+                    }
                 }
+            } catch {
+                buffers.forEach { $0.deallocate() }
+                throw error
             }
             want?.buffers.append(buffers)
         }
