@@ -15,6 +15,7 @@ PACKAGES=(
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist (make demo)
   protobuf-compiler python3-protobuf  # scripts/generate-proto.sh; tests decode .caffemodel in Python
   python3-h5py python3-numpy          # end-to-end tests write HDF5 fixtures
+  time                                # /usr/bin/time -v: peak memory in Tests/e2e/streaming.sh
   libjpeg62-turbo-dev                 # JPEG decoding (libjpeg-turbo): the CJPEG target
   libpng-dev                          # PNG decoding: the CPNG target
   liblmdb-dev                         # Caffe's LMDB databases: the CLMDB target

@@ -31,7 +31,7 @@ public final class Communicator: @unchecked Sendable {
     /// Elements per MPI call; `chunkLimit` only changes in tests of the chunking.
     nonisolated(unsafe) static var chunkLimit = Int(Int32.max)
 
-    private init() {
+    init() {
         MPIEnvironment.initialize()
         rank = MPIEnvironment.rank
         size = MPIEnvironment.size

@@ -83,23 +83,32 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         try require(!bytes.overflow && UInt64(bytes.partialValue) <= memory,
                     "HDF5 source '\(layout.listPath)': this rank's \(sampleCount) rows of '\(tops.joined(separator: "' + '"))' need \(bytes.partialValue >> 20) MiB, more than this machine's \(memory >> 20) MiB of memory")
 
+        // The transformer reads the mean file, which may fail on one rank only: its error is
+        // thrown after the collective reads, so no rank is left waiting in one.
+        let madeWriter = Result {
+            try SampleWriter(transform: transform, phase: phase, label: label,
+                             storedShapes: layout.sampleShapes, seed: seed, rank: rank)
+        }
         // Collective reads of this rank's rows, straight into storage.
         let rowCount = sampleCount
-        storage = zip(layout.sampleSizes, layout.elements).map { RowBuffer(rows: rowCount, rowSize: $0, element: $1) }
-        var offset = 0
-        for (f, file) in layout.opened.enumerated() {
-            let rows = MPIEnvironment.shardRange(n: layout.fileRows[f], rank: rank, size: size)
-            for (t, name) in tops.enumerated() {
-                try file.readRowsCollective(name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: rows,
-                                            element: storage[t].element, into: storage[t].row(offset))
+        let storage = zip(layout.sampleSizes, layout.elements).map { RowBuffer(rows: rowCount, rowSize: $0, element: $1) }
+        do {
+            var offset = 0
+            for (f, file) in layout.opened.enumerated() {
+                let rows = MPIEnvironment.shardRange(n: layout.fileRows[f], rank: rank, size: size)
+                for (t, name) in tops.enumerated() {
+                    try file.readRowsCollective(name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: rows,
+                                                element: storage[t].element, into: storage[t].row(offset))
+                }
+                offset += rows.count
             }
-            offset += rows.count
+            try layout.checkEveryRankHasRows(size: size)
+            writer = try madeWriter.get()
+        } catch {
+            storage.forEach { $0.deallocate() }
+            throw error
         }
-        // Checks that fail alike on every rank come after the collective reads, so no rank is
-        // left waiting in one.
-        try layout.checkEveryRankHasRows(size: size)
-        writer = try SampleWriter(transform: transform, phase: phase, label: label,
-                                  storedShapes: layout.sampleShapes, seed: seed, rank: rank)
+        self.storage = storage
         sampleShapes = writer.servedShapes(layout.sampleShapes)
     }
 

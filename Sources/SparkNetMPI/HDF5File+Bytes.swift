@@ -16,6 +16,18 @@ extension HDF5File {
         var size: Int { self == .byte ? 1 : MemoryLayout<Float>.size }
     }
 
+    /// The number of values of `dims`, refused (naming dataset `name`) when an axis is negative
+    /// or the product overflows; unlike `floatCount`, with no memory limit.
+    func elementCount(_ dims: [Int], of name: String) throws -> Int {
+        var n = 1
+        for d in dims {
+            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            n = product
+        }
+        return n
+    }
+
     /// Whether dataset `name` (already checked by `datasetInfo`) holds uint8, kept as bytes.
     func element(_ name: String) throws -> Element {
         let ds = H5Dopen2(id, name, ch5_p_default())
@@ -41,10 +53,10 @@ extension HDF5File {
     }
 
     /// Collectively reads rows `rows` (axis 0) of dataset `name`, of shape `dims`, into `out`
-    /// (`rows.count × row size` elements of `element`). Every rank must call this the same
-    /// number of times; a rank with no rows joins with an empty selection.
+    /// (`rows.count × row size` elements of `element`; nil when `rows` is empty). Every rank
+    /// must call this the same number of times; a rank with no rows joins with an empty selection.
     func readRowsCollective(_ name: String, dims: [Int], rows: Range<Int>, element: Element,
-                            into out: UnsafeMutableRawPointer) throws {
+                            into out: UnsafeMutableRawPointer?) throws {
         let ds = H5Dopen2(id, name, ch5_p_default())
         guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
         defer { H5Dclose(ds) }
@@ -74,6 +86,7 @@ extension HDF5File {
         defer { H5Pclose(dxpl) }
         H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
         var dummy: Float = 0
+        precondition(rows.isEmpty || out != nil, "readRowsCollective: rows \(rows) but no buffer")
         let status = rows.isEmpty
             ? H5Dread(ds, memType, mspace, fspace, dxpl, &dummy)
             : H5Dread(ds, memType, mspace, fspace, dxpl, out)

@@ -141,7 +141,9 @@ final class HDF5File {
         var maxDims = dims
         H5Sget_simple_extent_dims(space, &dims, &maxDims)
         let shape = dims.prefix(nd).map { Int(exactly: $0) ?? -1 }
-        let n = try floatCount(shape, of: name)
+        // No memory limit here: a streamed dataset may exceed memory (the sources check what
+        // they hold); the storage checks below refuse shapes the file cannot hold.
+        let n = try elementCount(shape, of: name)
         // A shape the file cannot hold: unchunked data must be stored whole (HDF5 1.10 reads a
         // too-short contiguous block past its buffer), and chunks cannot expand beyond deflate's
         // 1032:1, so a corrupt header cannot make a small file ask for gigabytes of fill values.

@@ -70,6 +70,17 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     }
     private var plans: [Int: Plan] = [:]
 
+    /// The per-batch agreement on reads runs on a communicator of its own, so it can never
+    /// match another collective (the error agreement of a rank that left its batch loop).
+    /// Created (collectively) by the first streaming source, which every rank builds together.
+    static let agreement = Communicator()
+
+    /// Every streaming source's files, never closed before exit. Closing an MPI-IO file is
+    /// collective: a rank unwinding from an error (a bad label) would wait there for ranks
+    /// still reading, before it could report. HDF5 closes them at exit, on every rank together
+    /// (or MPI_Abort ends the job first).
+    nonisolated(unsafe) private static var keptOpen: [[HDF5File]] = []
+
     /// A window of one epoch: its chunks as they are read, and its serving order.
     private final class Window {
         let epoch: Int
@@ -149,6 +160,8 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
             }
         }
         self.chunks = chunks
+        _ = Self.agreement
+        Self.keptOpen.append(layout.opened)
     }
 
     deinit {
@@ -226,7 +239,9 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
             let chunk = want.map { $0.chunkIDs[$0.buffers.count] }
             let file = chunk.map { chunks[$0].file } ?? -1
             // Every rank learns which files are read this round (one allgather per round).
-            let all = size > 1 ? Communicator.world.allgather(UInt64(bitPattern: Int64(file))).map { Int(Int64(bitPattern: $0)) } : [file]
+            // Under --stall-timeout a rank that never arrives ends the job, named, as in an exchange.
+            Self.agreement.watchdog = Communicator.world.watchdog
+            let all = size > 1 ? Self.agreement.allgather(UInt64(bitPattern: Int64(file))).map { Int(Int64(bitPattern: $0)) } : [file]
             let readFiles = Set(all.filter { $0 >= 0 }).sorted()
             if readFiles.isEmpty { return }
             var buffers: [RowBuffer] = []
@@ -234,13 +249,18 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
                 let n = chunks[chunk].rows.count
                 buffers = zip(layout.sampleSizes, layout.elements).map { RowBuffer(rows: n, rowSize: $0, element: $1) }
             }
-            for f in readFiles {
-                for (t, name) in topNames.enumerated() {
-                    let mine = f == file ? chunks[chunk!].rows : 0..<0
-                    try layout.opened[f].readRowsCollective(
-                        name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: mine,
-                        element: layout.elements[t], into: mine.isEmpty ? UnsafeMutableRawPointer(bitPattern: 16)! : buffers[t].base)
+            do {
+                for f in readFiles {
+                    for (t, name) in topNames.enumerated() {
+                        let mine = f == file ? chunks[chunk!].rows : 0..<0
+                        try layout.opened[f].readRowsCollective(
+                            name, dims: [layout.fileRows[f]] + layout.sampleShapes[t], rows: mine,
+                            element: layout.elements[t], into: mine.isEmpty ? nil : buffers[t].base)
+                    }
                 }
+            } catch {
+                buffers.forEach { $0.deallocate() }
+                throw error
             }
             want?.buffers.append(buffers)
         }

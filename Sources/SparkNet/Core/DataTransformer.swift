@@ -135,15 +135,27 @@ public final class DataTransformer: @unchecked Sendable {
     private func apply<T>(_ input: UnsafePointer<T>, into out: UnsafeMutablePointer<Float>,
                           sampleKey: UInt64, _ value: (T) -> Float) {
         let (mirror, hOff, wOff) = draws(sampleKey: sampleKey)
+        let scale = scale, outWidth = outWidth
+        // Mirrored rows are written right to left.
+        let step = mirror ? -1 : 1
         for c in 0..<channels {
             let channelMean = meanValues?[c] ?? 0
             for h in 0..<outHeight {
                 let src = (c * height + hOff + h) * width + wOff
-                let dst = (c * outHeight + h) * outWidth
-                for w in 0..<outWidth {
-                    let m = meanImage?[src + w] ?? channelMean
-                    let o = mirror ? dst + outWidth - 1 - w : dst + w
-                    out[o] = (value(input[src + w]) - m) * scale
+                var o = (c * outHeight + h) * outWidth + (mirror ? outWidth - 1 : 0)
+                // Both forms are Caffe's (x − mean) × scale (x − 0 = x exactly without a mean).
+                if let meanImage {
+                    meanImage.withUnsafeBufferPointer { mean in
+                        for w in 0..<outWidth {
+                            out[o] = (value(input[src + w]) - mean[src + w]) * scale
+                            o += step
+                        }
+                    }
+                } else {
+                    for w in 0..<outWidth {
+                        out[o] = (value(input[src + w]) - channelMean) * scale
+                        o += step
+                    }
                 }
             }
         }
