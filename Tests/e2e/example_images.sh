@@ -12,11 +12,11 @@ RC=$?
 check "examples/images/run.sh 400: exit 0" bash -c "[ $RC -eq 0 ]"
 check "... it wrote the uint8 HDF5 sets and the mean" bash -c "
   [ -s data/images/train.h5 ] && [ -s data/images/test.h5 ] && [ -s data/images/mean.binaryproto ]"
-check "... the sets hold 400 gray 32×32 uint8 images and their labels" "$PY" - <<'PY'
+check "... the sets hold 400 gray 30×30 uint8 images and their labels" "$PY" - <<'PY'
 import h5py
 for s in ("train", "test"):
     with h5py.File(f"data/images/{s}.h5") as f:
-        assert f["data"].dtype.name == "uint8" and f["data"].shape == (400, 1, 32, 32), (s, f["data"].dtype, f["data"].shape)
+        assert f["data"].dtype.name == "uint8" and f["data"].shape == (400, 1, 30, 30), (s, f["data"].dtype, f["data"].shape)
         assert f["label"].shape == (400,), f["label"].shape
 PY
 acc=$(sed -nE 's/.*final test accuracy ([0-9.]+).*/\1/p' "$OUT" | tail -1)

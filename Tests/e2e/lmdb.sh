@@ -195,6 +195,61 @@ mpi caffenet 2 train --solver caffenet_solver.prototxt
 check "BVLC CaffeNet's data layers (crop 227, mirror, mean_file, batch 256, LMDB) train on 2 ranks" \
   bash -c "[ $RC -eq 0 ] && [ -f '$WORK/snap/caffenet_iter_2.caffemodel' ] && grep -q 'Final test accuracy' '$OUT'"
 
+# BVLC GoogLeNet's data layers (models/bvlc_googlenet/train_val.prototxt: crop 224, mean_value
+# 104 117 123, batch 32 and 50), unchanged but for the paths, over the same small net.
+{
+  cat <<NET
+name: "GoogleNet"
+layer {
+  name: "data"
+  type: "Data"
+  top: "data"
+  top: "label"
+  include {
+    phase: TRAIN
+  }
+  transform_param {
+    mirror: true
+    crop_size: 224
+    mean_value: 104
+    mean_value: 117
+    mean_value: 123
+  }
+  data_param {
+    source: "$WORK/ilsvrc12_train_lmdb"
+    batch_size: 32
+    backend: LMDB
+  }
+}
+layer {
+  name: "data"
+  type: "Data"
+  top: "data"
+  top: "label"
+  include {
+    phase: TEST
+  }
+  transform_param {
+    mirror: false
+    crop_size: 224
+    mean_value: 104
+    mean_value: 117
+    mean_value: 123
+  }
+  data_param {
+    source: "$WORK/ilsvrc12_val_lmdb"
+    batch_size: 50
+    backend: LMDB
+  }
+}
+NET
+  sed -n '/name: "conv1"/,$p' caffenet.prototxt
+} >googlenet.prototxt
+sed "s#caffenet#googlenet#g" caffenet_solver.prototxt >googlenet_solver.prototxt
+run googlenet train --solver googlenet_solver.prototxt
+check "BVLC GoogLeNet's data layers (crop 224, mean_value 104 117 123, batch 32, LMDB) train" \
+  bash -c "[ $RC -eq 0 ] && [ -f '$WORK/snap/googlenet_iter_2.caffemodel' ] && grep -q 'Final test accuracy' '$OUT'"
+
 # Bad input: each one clear error, once.
 lmdb_net leveldb.prototxt "$WORK/raw_lmdb" "$WORK/raw_lmdb"
 sed -i 's/ backend: LMDB//' leveldb.prototxt
