@@ -260,8 +260,8 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     /// (seed, rank, epoch), so it depends on nothing else.
     public static func permutation(count: Int, seed: UInt64, rank: Int, epoch: Int) -> [Int] {
         var h = seed
-        h = mix(h ^ mix(UInt64(truncatingIfNeeded: rank) &+ 0x51_7CC1_B727_220A))
-        h = mix(h ^ mix(UInt64(truncatingIfNeeded: epoch) &+ 0x2545_F491_4F6C_DD1D))
+        h = SampleWriter.mix(h ^ SampleWriter.mix(UInt64(truncatingIfNeeded: rank) &+ 0x51_7CC1_B727_220A))
+        h = SampleWriter.mix(h ^ SampleWriter.mix(UInt64(truncatingIfNeeded: epoch) &+ 0x2545_F491_4F6C_DD1D))
         var rng = RandomGenerator(seed: h)
         var p = Array(0..<count)
         if count > 1 {
@@ -270,12 +270,5 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
             }
         }
         return p
-    }
-
-    private static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -81,7 +81,7 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
         try require(n > 0, "\(label): \(reader.what) holds no records")
         try require(n >= size, "\(label): \(reader.what) holds \(n) records, fewer than the \(size) ranks (rank \(n) would get none)")
         sampleCount = (n - rank + size - 1) / size
-        skip = randSkip > 0 ? Int(Self.mix(seed ^ 0x5EED_0F5C_1A55_D00D) % UInt64(randSkip)) : 0
+        skip = randSkip > 0 ? Int(SampleWriter.mix(seed ^ 0x5EED_0F5C_1A55_D00D) % UInt64(randSkip)) : 0
 
         // The first record fixes the shape, as Caffe's data layers infer it from one record.
         let first = try reader.read(0)
@@ -180,7 +180,7 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
             }
             let out = staging[0] + i * per
             if let transformer {
-                let key = Self.sampleKey(seed: seed, rank: rank, position: p)
+                let key = SampleWriter.sampleKey(seed: seed, rank: rank, position: p)
                 if r.floats.isEmpty {
                     r.bytes.withUnsafeBufferPointer { transformer.transform($0.baseAddress!, into: out, sampleKey: key) }
                 } else {
@@ -194,18 +194,5 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
             if topNames.count > 1 { staging[1][i] = r.label }
         }
         staged = (position, batchSize)
-    }
-
-    /// The seed of sample `position`'s random crop and mirror on `rank`.
-    static func sampleKey(seed: UInt64, rank: Int, position: Int) -> UInt64 {
-        mix(mix(seed ^ mix(UInt64(truncatingIfNeeded: rank) &+ 0x2545_F491_4F6C_DD1D))
-            ^ UInt64(truncatingIfNeeded: position))
-    }
-
-    private static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
