@@ -47,8 +47,39 @@ public final class LMDBReader {
     }
 
     deinit {
+        if let cursor { mdb_cursor_close(cursor) }
         if let txn { mdb_txn_abort(txn) }
         if let env { mdb_env_close(env) }
+    }
+
+    private var cursor: OpaquePointer?
+    /// The index `cursor` points at (-1: not positioned yet).
+    private var cursorIndex = -1
+
+    /// Calls `body` with record `index` (in key order) through one long-lived cursor that moves
+    /// forward, restarting from the first key when `index` is behind it: reading in order costs
+    /// one step per record. The bytes are LMDB's memory map, valid only during the call. For one
+    /// thread at a time (a data source's prefetch queue).
+    public func withRecord<R>(_ index: Int, _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard index >= 0 && index < count else {
+            throw SparkNetError("LMDB '\(path)': record \(index) out of range (\(count) records)")
+        }
+        if cursor == nil {
+            try lmdbCheck(mdb_cursor_open(txn, dbi, &cursor), "cannot read LMDB '\(path)'")
+        }
+        var key = MDB_val(), value = MDB_val()
+        if cursorIndex < 0 || index < cursorIndex {
+            try lmdbCheck(mdb_cursor_get(cursor, &key, &value, MDB_FIRST), "cannot read LMDB '\(path)'")
+            cursorIndex = 0
+        } else {
+            try lmdbCheck(mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT), "cannot read LMDB '\(path)'")
+        }
+        while cursorIndex < index {
+            try lmdbCheck(mdb_cursor_get(cursor, &key, &value, MDB_NEXT), "cannot read LMDB '\(path)' record \(cursorIndex + 1)")
+            cursorIndex += 1
+        }
+        return try body(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size),
+                        UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
     }
 
     /// Calls `body` with each record in key order until it returns false. The value's bytes are
