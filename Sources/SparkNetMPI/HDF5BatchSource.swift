@@ -43,15 +43,10 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     // Touched only by the prefetch job or by the caller while no job is in flight.
     private var permutationEpoch = -1
     private var permutation: [Int] = []
-    private var staging: [UnsafeMutablePointer<Float>] = []
-    private var stagingBatch = 0
-    private var staged: (position: Int, batchSize: Int)?
 
     private var currentPosition = 0
-    private let queue = DispatchQueue(label: "sparknet.hdf5.prefetch")
-    private let pending = DispatchGroup()
-    private var inFlight = false
-    public private(set) var waitSeconds: Double = 0
+    private lazy var prefetcher = BatchPrefetcher(label: "sparknet.hdf5.prefetch", sampleSizes: writer.servedSizes)
+    public var waitSeconds: Double { prefetcher.waitSeconds }
 
     /// Reads this rank's rows of every file listed in `listPath`, for datasets `tops`, and
     /// applies `transform` (the layer's transform_param, for `phase`) to the first top.
@@ -113,9 +108,8 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     }
 
     deinit {
-        if inFlight { pending.wait() }
+        prefetcher.wait()  // the job in flight reads storage
         storage.forEach { $0.deallocate() }
-        staging.forEach { $0.deallocate() }
     }
 
     /// The .h5 paths in a Caffe source list: one per line, blank lines skipped. A relative path
@@ -189,9 +183,8 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
     public var position: Int {
         get { currentPosition }
         set {
-            drain()
+            prefetcher.reset()
             currentPosition = newValue
-            staged = nil
         }
     }
 
@@ -199,42 +192,10 @@ public final class HDF5BatchSource: BatchSource, @unchecked Sendable {
         try require(tops.count == topNames.count,
                     "HDF5 source: \(tops.count) outputs given, expected \(topNames.count) (\(topNames.joined(separator: ", ")))")
         try require(batchSize > 0, "HDF5 source: batch_size must be positive")
-        let start = DispatchTime.now()
-        drain()
-        if let s = staged, s.position == currentPosition, s.batchSize == batchSize {
-            for t in 0..<tops.count {
-                tops[t].update(from: staging[t], count: batchSize * writer.servedSizes[t])
-            }
-        } else {
-            gather(from: currentPosition, count: batchSize, into: tops)
+        try prefetcher.serve(position: currentPosition, batchSize: batchSize, into: tops) { [self] position, count, out in
+            gather(from: position, count: count, into: out)
         }
-        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) * 1e-9
         currentPosition += batchSize
-        prefetch(position: currentPosition, batchSize: batchSize)
-    }
-
-    /// Waits for the in-flight prefetch, if any.
-    private func drain() {
-        if inFlight {
-            pending.wait()
-            inFlight = false
-        }
-    }
-
-    private func prefetch(position: Int, batchSize: Int) {
-        if stagingBatch < batchSize {
-            staging.forEach { $0.deallocate() }
-            staging = writer.servedSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, batchSize * $0)) }
-            stagingBatch = batchSize
-        }
-        staged = nil
-        inFlight = true
-        pending.enter()
-        queue.async { [self] in
-            gather(from: position, count: batchSize, into: staging)
-            staged = (position, batchSize)
-            pending.leave()
-        }
     }
 
     /// Writes samples `position ..< position + count` (wrapping around) into `out`.

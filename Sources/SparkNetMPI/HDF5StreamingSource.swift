@@ -105,16 +105,9 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     /// Windows held, in stream order (at most three).
     private var resident: [Window] = []
 
-    // Touched only by the prefetch job or by the caller while no job is in flight.
-    private var staging: [UnsafeMutablePointer<Float>] = []
-    private var stagingBatch = 0
-    private var staged: (position: Int, batchSize: Int)?
-
     private var currentPosition = 0
-    private let queue = DispatchQueue(label: "sparknet.hdf5.stream")
-    private let pending = DispatchGroup()
-    private var inFlight = false
-    public private(set) var waitSeconds: Double = 0
+    private lazy var prefetcher = BatchPrefetcher(label: "sparknet.hdf5.stream", sampleSizes: writer.servedSizes)
+    public var waitSeconds: Double { prefetcher.waitSeconds }
 
     /// Streams this rank's shard of the files `layout` opened, for batches of at most
     /// `batchSize`, within `budgetBytes`. Collective in every read; see the type's notes.
@@ -165,8 +158,7 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     }
 
     deinit {
-        if inFlight { pending.wait() }
-        staging.forEach { $0.deallocate() }
+        prefetcher.wait()  // the job in flight reads the windows
     }
 
     // MARK: the order
@@ -271,9 +263,8 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
     public var position: Int {
         get { currentPosition }
         set {
-            drain()
+            prefetcher.reset()
             currentPosition = newValue
-            staged = nil
         }
     }
 
@@ -282,42 +273,12 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
                     "HDF5 source: \(tops.count) outputs given, expected \(topNames.count) (\(topNames.joined(separator: ", ")))")
         try require(batchSize > 0 && batchSize <= maxBatch,
                     "HDF5 streaming source: batch size \(batchSize), but the windows were sized for at most \(maxBatch)")
-        let start = DispatchTime.now()
-        drain()
-        try fill(from: currentPosition)
-        if let s = staged, s.position == currentPosition, s.batchSize == batchSize {
-            for t in 0..<tops.count {
-                tops[t].update(from: staging[t], count: batchSize * writer.servedSizes[t])
-            }
-        } else {
-            gather(from: currentPosition, count: batchSize, into: tops)
+        // The collective reads run on this thread, once the job in flight no longer reads the windows.
+        try prefetcher.serve(position: currentPosition, batchSize: batchSize, into: tops,
+                             prepare: { try fill(from: currentPosition) }) { [self] position, count, out in
+            gather(from: position, count: count, into: out)
         }
-        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) * 1e-9
         currentPosition += batchSize
-        prefetch(position: currentPosition, batchSize: batchSize)
-    }
-
-    private func drain() {
-        if inFlight {
-            pending.wait()
-            inFlight = false
-        }
-    }
-
-    private func prefetch(position: Int, batchSize: Int) {
-        if stagingBatch < batchSize {
-            staging.forEach { $0.deallocate() }
-            staging = writer.servedSizes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, batchSize * $0)) }
-            stagingBatch = batchSize
-        }
-        staged = nil
-        inFlight = true
-        pending.enter()
-        queue.async { [self] in
-            gather(from: position, count: batchSize, into: staging)
-            staged = (position, batchSize)
-            pending.leave()
-        }
     }
 
     /// Writes samples `position ..< position + count` from the resident windows (which hold

@@ -1,5 +1,4 @@
 import CaffeProto
-import Dispatch
 import Foundation
 import SparkNet
 
@@ -52,19 +51,14 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
     private let firstName: String
     private let transformer: DataTransformer?
 
-    // Touched only on `queue`.
-    private var staging: [UnsafeMutablePointer<Float>] = []
-    private var stagingBatch = 0
-    private var staged: (position: Int, batchSize: Int)?
-    private var stagedError: Error?
+    // Touched only by the prefetch job or by the caller while no job is in flight.
     private var permutationPass = -1
     private var permutation: [Int] = []
 
     private var currentPosition = 0
-    private let queue = DispatchQueue(label: "sparknet.records.prefetch")
-    private let pending = DispatchGroup()
-    private var inFlight = false
-    private(set) var waitSeconds: Double = 0
+    private lazy var prefetcher = BatchPrefetcher(label: "sparknet.records.prefetch",
+                                                  sampleSizes: sampleShapes.map { $0.reduce(1, *) })
+    var waitSeconds: Double { prefetcher.waitSeconds }
 
     /// `layer` gives the tops (data, and label if a second top is named) and transform_param.
     init(reader: RecordReader, layer: Caffe_LayerParameter, phase: Caffe_Phase, seed: UInt64,
@@ -101,51 +95,24 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
     }
 
     deinit {
-        if inFlight { pending.wait() }
-        staging.forEach { $0.deallocate() }
+        prefetcher.wait()  // the job in flight reads the records
     }
 
     var position: Int {
         get { currentPosition }
         set {
-            drain()
+            prefetcher.reset()
             currentPosition = newValue
-            queue.sync { staged = nil }
         }
     }
 
     func nextBatch(into tops: [UnsafeMutablePointer<Float>], batchSize: Int) throws {
         try require(tops.count == topNames.count, "\(label): \(tops.count) outputs given, expected \(topNames.count)")
         try require(batchSize > 0, "\(label): batch_size must be positive")
-        let start = DispatchTime.now()
-        drain()
-        let position = currentPosition
-        try queue.sync {
-            if let s = staged, s.position == position, s.batchSize == batchSize {
-                if let e = stagedError { throw e }
-            } else {
-                try fill(position: position, batchSize: batchSize)
-            }
-            for t in 0..<tops.count {
-                tops[t].update(from: staging[t], count: batchSize * sampleShapes[t].reduce(1, *))
-            }
+        try prefetcher.serve(position: currentPosition, batchSize: batchSize, into: tops) { [self] position, count, out in
+            try fill(position: position, batchSize: count, into: out)
         }
-        waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) * 1e-9
         currentPosition += batchSize
-        let next = currentPosition
-        inFlight = true
-        pending.enter()
-        queue.async { [self] in
-            do { try fill(position: next, batchSize: batchSize) } catch { stagedError = error; staged = (next, batchSize) }
-            pending.leave()
-        }
-    }
-
-    private func drain() {
-        if inFlight {
-            pending.wait()
-            inFlight = false
-        }
     }
 
     /// The record index of stream item `item`.
@@ -161,15 +128,8 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
         return permutation[item % n]
     }
 
-    /// Decodes and transforms samples `position ..< position + batchSize` into `staging` (on `queue`).
-    private func fill(position: Int, batchSize: Int) throws {
-        staged = nil
-        stagedError = nil
-        if stagingBatch < batchSize {
-            staging.forEach { $0.deallocate() }
-            staging = sampleShapes.map { UnsafeMutablePointer<Float>.allocate(capacity: max(1, batchSize * $0.reduce(1, *))) }
-            stagingBatch = batchSize
-        }
+    /// Decodes and transforms samples `position ..< position + batchSize` into `out`.
+    private func fill(position: Int, batchSize: Int, into out: [UnsafeMutablePointer<Float>]) throws {
         let per = sampleShapes[0].reduce(1, *)
         for i in 0..<batchSize {
             let p = position + i
@@ -178,21 +138,20 @@ final class RecordBatchSource: BatchSource, @unchecked Sendable {
                 let s = r.shape.map(String.init).joined(separator: "×"), f = inputShape.map(String.init).joined(separator: "×")
                 throw SparkNetError("\(label): \(reader.what) record \(r.name) is \(s), but the first record (\(firstName)) is \(f); every record must have the first one's size")
             }
-            let out = staging[0] + i * per
+            let dst = out[0] + i * per
             if let transformer {
                 let key = SampleWriter.sampleKey(seed: seed, rank: rank, position: p)
                 if r.floats.isEmpty {
-                    r.bytes.withUnsafeBufferPointer { transformer.transform($0.baseAddress!, into: out, sampleKey: key) }
+                    r.bytes.withUnsafeBufferPointer { transformer.transform($0.baseAddress!, into: dst, sampleKey: key) }
                 } else {
-                    r.floats.withUnsafeBufferPointer { transformer.transform($0.baseAddress!, into: out, sampleKey: key) }
+                    r.floats.withUnsafeBufferPointer { transformer.transform($0.baseAddress!, into: dst, sampleKey: key) }
                 }
             } else if r.floats.isEmpty {
-                for j in 0..<per { out[j] = Float(r.bytes[j]) }
+                for j in 0..<per { dst[j] = Float(r.bytes[j]) }
             } else {
-                r.floats.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: per) }
+                r.floats.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: per) }
             }
-            if topNames.count > 1 { staging[1][i] = r.label }
+            if topNames.count > 1 { out[1][i] = r.label }
         }
-        staged = (position, batchSize)
     }
 }

@@ -35,8 +35,11 @@ assert "comm-delay 0.1 s, rank 1 2.0x slower" in open(f"{w}/delayed.out").read()
 for x, y in zip(a, b):
     assert y["comm_delay_s"] == 0.1 and y["slow_rank"] == 1 and y["slow_factor"] == 2 and x["comm_delay_s"] == 0
     assert x["loss"] == y["loss"] and x["iteration"] == y["iteration"], (x, y)
-    added = y["comm_s"] - x["comm_s"]
-    assert 0.099 <= added < 0.6, ("comm_s grew by", added)
+    assert y["comm_s"] >= 0.099, ("the sleep is counted in every round", y["comm_s"])
+# Once per round, not per iteration (tau 4: 0.4 s). The median, because on a busy machine one
+# round of the plain run can wait as long as the sleep.
+added = sorted(y["comm_s"] - x["comm_s"] for x, y in zip(a, b))
+assert 0.08 <= added[len(added) // 2] < 0.35, ("comm_s grew by", added)
 PY
 
 # --- async-easgd, rank 3 much slower: the fast ranks make more local steps, no hang
