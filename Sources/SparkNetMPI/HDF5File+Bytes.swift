@@ -67,24 +67,10 @@ extension HDF5File {
         defer { H5Tclose(memType) }
         let fspace = H5Dget_space(ds)
         defer { H5Sclose(fspace) }
-        var start = [hsize_t](repeating: 0, count: dims.count)
-        var count = dims.map { hsize_t($0) }
-        start[0] = hsize_t(rows.lowerBound)
-        count[0] = hsize_t(rows.count)
-        let mspace: hid_t
-        if rows.isEmpty {
-            H5Sselect_none(fspace)
-            var one = [hsize_t](repeating: 1, count: dims.count)
-            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
-            H5Sselect_none(mspace)
-        } else {
-            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
-            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
-        }
+        let mspace = Self.selectRows(rows, of: dims, in: fspace)
         defer { H5Sclose(mspace) }
-        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        let dxpl = Self.collectiveTransfer()
         defer { H5Pclose(dxpl) }
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
         var dummy: Float = 0
         precondition(rows.isEmpty || out != nil, "readRowsCollective: rows \(rows) but no buffer")
         let status = rows.isEmpty

@@ -73,25 +73,11 @@ final class HDF5File {
                              values: UnsafeRawPointer?) throws {
         let fspace = H5Dget_space(ds)
         defer { H5Sclose(fspace) }
-        var start = [hsize_t](repeating: 0, count: dims.count)
-        var count = dims.map { hsize_t($0) }
-        start[0] = hsize_t(rows.lowerBound)
-        count[0] = hsize_t(rows.count)
-        let mspace: hid_t
-        var dummy: UInt8 = 0
-        if rows.isEmpty {
-            H5Sselect_none(fspace)
-            var one = [hsize_t](repeating: 1, count: dims.count)
-            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
-            H5Sselect_none(mspace)
-        } else {
-            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
-            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
-        }
+        let mspace = Self.selectRows(rows, of: dims, in: fspace)
         defer { H5Sclose(mspace) }
-        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        let dxpl = Self.collectiveTransfer()
         defer { H5Pclose(dxpl) }
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
+        var dummy: UInt8 = 0
         let status = withUnsafeMutablePointer(to: &dummy) { d in
             H5Dwrite(ds, memType, mspace, fspace, dxpl, rows.isEmpty ? UnsafeRawPointer(d) : values)
         }
@@ -201,43 +187,6 @@ final class HDF5File {
         return n
     }
 
-    /// Collectively reads rows `rows` (along axis 0) of dataset `name`, as float, into `out`,
-    /// which holds `rows.count × rowSize` floats. Every rank must call this, even with no rows.
-    func readRowsCollective(_ name: String, dims: [Int], rows: Range<Int>,
-                            into out: UnsafeMutablePointer<Float>) throws {
-        let ds = H5Dopen2(id, name, ch5_p_default())
-        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
-        defer { H5Dclose(ds) }
-        let fspace = H5Dget_space(ds)
-        defer { H5Sclose(fspace) }
-        var start = [hsize_t](repeating: 0, count: dims.count)
-        var count = dims.map { hsize_t($0) }
-        start[0] = hsize_t(rows.lowerBound)
-        count[0] = hsize_t(rows.count)
-        let mspace: hid_t
-        if rows.isEmpty {
-            // A rank with no rows still joins the collective read, selecting nothing.
-            H5Sselect_none(fspace)
-            var one = [hsize_t](repeating: 1, count: dims.count)
-            mspace = H5Screate_simple(Int32(dims.count), &one, nil)
-            H5Sselect_none(mspace)
-        } else {
-            H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
-            mspace = H5Screate_simple(Int32(dims.count), &count, nil)
-        }
-        defer { H5Sclose(mspace) }
-        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
-        defer { H5Pclose(dxpl) }
-        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
-        var dummy: Float = 0
-        let status = rows.isEmpty
-            ? H5Dread(ds, ch5_t_native_float(), mspace, fspace, dxpl, &dummy)
-            : H5Dread(ds, ch5_t_native_float(), mspace, fspace, dxpl, out)
-        guard status >= 0 else {
-            throw SparkNetError("HDF5 file '\(path)': reading rows \(rows) of dataset '\(name)' failed")
-        }
-    }
-
     /// Reads a whole dataset as float with the current (serial) access.
     func readAll(_ name: String) throws -> (dims: [Int], values: [Float]) {
         let info = try datasetInfo(name)
@@ -320,5 +269,33 @@ public enum HDF5Contents {
             let (dims, values) = try file.readAll(name)
             return (name, dims, values)
         }
+    }
+}
+
+extension HDF5File {
+    /// Selects rows `rows` (axis 0) of a dataset of shape `dims` in its file space `fspace` and
+    /// returns the matching memory space (the caller closes it). No rows: both select nothing,
+    /// so a rank without rows still joins a collective transfer.
+    static func selectRows(_ rows: Range<Int>, of dims: [Int], in fspace: hid_t) -> hid_t {
+        if rows.isEmpty {
+            H5Sselect_none(fspace)
+            var one = [hsize_t](repeating: 1, count: dims.count)
+            let mspace = H5Screate_simple(Int32(dims.count), &one, nil)
+            H5Sselect_none(mspace)
+            return mspace
+        }
+        var start = [hsize_t](repeating: 0, count: dims.count)
+        var count = dims.map { hsize_t($0) }
+        start[0] = hsize_t(rows.lowerBound)
+        count[0] = hsize_t(rows.count)
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
+        return H5Screate_simple(Int32(dims.count), &count, nil)
+    }
+
+    /// A dataset transfer property list for collective MPI-IO (the caller closes it).
+    static func collectiveTransfer() -> hid_t {
+        let dxpl = H5Pcreate(ch5_p_dataset_xfer())
+        H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE)
+        return dxpl
     }
 }
