@@ -30,19 +30,11 @@ struct BenchInput: Verb {
 
     func validate() throws {
         guard batches > 0 else { throw ValidationError("--batches must be positive") }
-        guard ["TRAIN", "TEST"].contains(phase.uppercased()) else {
-            throw ValidationError("--phase must be TRAIN or TEST")
-        }
+        try BenchmarkNet.validate(phase: phase)
     }
 
     func run() throws {
-        let seed: UInt64 = 1701
-        let comm = Communicator.world
-        let net = try comm.agree { () throws -> Net in
-            let param = try Prototxt.readNet(model)
-            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
-            return try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
-        }
+        let net = try BenchmarkNet.build(model: model, phase: phase, seed: 1701)
         guard let l = net.layers.firstIndex(where: { ($0 as? DataLayer)?.source != nil }),
               let source = (net.layers[l] as? DataLayer)?.source else {
             throw SparkNetError("'\(model)': no Data or HDF5Data layer in phase \(phase.uppercased())")

@@ -30,20 +30,14 @@ struct Time: Verb {
 
     func validate() throws {
         guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
-        guard ["TRAIN", "TEST"].contains(phase.uppercased()) else {
-            throw ValidationError("--phase must be TRAIN or TEST")
-        }
+        try BenchmarkNet.validate(phase: phase)
     }
 
     func run() throws {
         let seed: UInt64 = 1701
         // Bad input fails on every rank alike: agreed, it is printed once.
         let comm = Communicator.world
-        let net = try comm.agree { () throws -> Net in
-            let param = try Prototxt.readNet(model)
-            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
-            return try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
-        }
+        let net = try BenchmarkNet.build(model: model, phase: phase, seed: seed)
         let n = net.layers.count
         net.fillInputsWithNoise(seed: seed)
         // Caffe's `caffe time` calls Backward on every layer with bottom_need_backward.
@@ -106,6 +100,24 @@ struct Time: Verb {
     }
 
     static func format(_ ms: Double) -> String { String(format: "%.4g", ms) }
+}
+
+/// The net of a benchmark verb (`time`, `bench-input`), built from `--model` in `--phase`.
+enum BenchmarkNet {
+    static func validate(phase: String) throws {
+        guard ["TRAIN", "TEST"].contains(phase.uppercased()) else {
+            throw ValidationError("--phase must be TRAIN or TEST")
+        }
+    }
+
+    /// Builds the net on every rank; bad input fails on every rank alike (agreed, printed once).
+    static func build(model: String, phase: String, seed: UInt64) throws -> Net {
+        try Communicator.world.agree { () throws -> Net in
+            let param = try Prototxt.readNet(model)
+            let context = NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed))
+            return try Net(param: param, phase: phase.uppercased() == "TEST" ? .test : .train, context: context)
+        }
+    }
 }
 
 /// Monotonic wall clock for timings.

@@ -115,6 +115,18 @@ a2=$(grep -E "accuracy = " "$WORK/test2.out" | tail -1 | sed -E 's/.*accuracy = 
 check "test on 2 ranks (records dealt round-robin) scores ${a2:-?}, as 1 rank over all 40 records (${a1:-?})" \
   bash -c "[ -n '$a1' ] && [ '$a1' = '$a2' ]"
 
+# bench-input: the pipeline alone beside the net's step, on this LMDB net.
+run bench bench-input --model raw.prototxt --batches 3
+bench_ok() {
+  [ "$RC" -eq 0 ] && grep -qE "Input: layer 'data' \(Data\), batch 8, samples 3×20×20" "$OUT" &&
+    grep -qE "input pipeline alone: [0-9.]+ ms/batch, [0-9]+ images/s" "$OUT" &&
+    grep -qE "net step with data: +[0-9.]+ ms/batch, [0-9]+ images/s; waited for data [0-9.]+ ms/step" "$OUT" &&
+    grep -qE "pipeline / step: [0-9.]+x" "$OUT"
+}
+check "bench-input times the Data layer's pipeline (3×20×20 crops) and the net's step" bench_ok
+expect_error "bench-input on a net without a data layer" "no Data or HDF5Data layer in phase TRAIN" \
+  bench-input --model "$REPO/examples/deploy/lenet_deploy.prototxt"
+
 # rand_skip: a seeded skip at the start changes the order (and the model), the same way twice.
 lmdb_net skip.prototxt "$WORK/raw_lmdb" "$WORK/raw_lmdb" "" "rand_skip: 20"
 lmdb_solver skip_s.prototxt skip.prototxt "$WORK/snap/skip"
