@@ -97,13 +97,7 @@ public enum IDXConverter {
         let tmp = path + ".tmp.\(getpid())"
         do {
             try write(tmp)
-            let fd = open(tmp, O_RDONLY)
-            guard fd >= 0 else { throw SparkNetError("cannot write '\(path)': \(String(cString: strerror(errno)))") }
-            fsync(fd)
-            close(fd)
-            guard rename(tmp, path) == 0 else {
-                throw SparkNetError("cannot rename '\(tmp)' to '\(path)': \(String(cString: strerror(errno)))")
-            }
+            try AtomicFile.publish(tmp, as: path)
         } catch {
             unlink(tmp)
             throw error

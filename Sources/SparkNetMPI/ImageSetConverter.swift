@@ -250,9 +250,8 @@ public enum ImageSetConverter {
         let perImage = shape.reduce(1, *)
         let batch = max(1, roundBytes / perImage)
         let rounds = counts.map { ($0 + batch - 1) / batch }.max()!
-        let dir = (output as NSString).deletingLastPathComponent
-        let base = (output as NSString).lastPathComponent
-        let tmpName = String(decoding: group.broadcastBytes(Array("\(dir.isEmpty ? "" : dir + "/").\(base).tmp.\(getpid())".utf8), root: 0), as: UTF8.self)
+        // Rank 0's name (its pid), so that every rank writes the same file.
+        let tmpName = String(decoding: group.broadcastBytes(Array(AtomicFile.temporaryName(for: output).utf8), root: 0), as: UTF8.self)
         do {
             try group.agree {
                 let file = try HDF5File.createCollective(tmpName)
@@ -284,13 +283,7 @@ public enum ImageSetConverter {
             }
             try group.agree {
                 guard group.rank == 0 else { return }
-                let fd = open(tmpName, O_RDONLY)
-                guard fd >= 0 else { throw SparkNetError("cannot write '\(output)': \(String(cString: strerror(errno)))") }
-                fsync(fd)
-                close(fd)
-                guard rename(tmpName, output) == 0 else {
-                    throw SparkNetError("cannot rename '\(tmpName)' to '\(output)': \(String(cString: strerror(errno)))")
-                }
+                try AtomicFile.publish(tmpName, as: output)
             }
         } catch {
             if group.rank == 0 { unlink(tmpName) }
@@ -304,9 +297,7 @@ public enum ImageSetConverter {
     private static func writeLMDB(_ good: [Int], entries: [Entry],
                                   image: (Int) throws -> (image: DecodedImage, bytes: [UInt8]),
                                   output: String, encoded: Bool) throws {
-        let dir = (output as NSString).deletingLastPathComponent
-        let base = (output as NSString).lastPathComponent
-        let tmp = "\(dir.isEmpty ? "" : dir + "/").\(base).tmp.\(getpid())"
+        let tmp = AtomicFile.temporaryName(for: output)
         do {
             let db = try LMDBWriter(path: tmp)
             for index in good {
@@ -326,9 +317,7 @@ public enum ImageSetConverter {
                 try db.put(key: Array(key.utf8), value: [UInt8](try d.serializedData()))
             }
             try db.close()
-            guard rename(tmp, output) == 0 else {
-                throw SparkNetError("cannot rename '\(tmp)' to '\(output)': \(String(cString: strerror(errno)))")
-            }
+            try AtomicFile.publish(tmp, as: output)
         } catch {
             try? FileManager.default.removeItem(atPath: tmp)
             throw CollectiveError(message: (error as? SparkNetError)?.message ?? (error as? CollectiveError)?.message ?? "\(error)")

@@ -101,6 +101,20 @@ with h5py.File(path, "w") as f:
 PYEOF
 }
 
+# tiny_layers CLASSES [CONV_EXTRA] : the layers of the small test nets after their data layers:
+# conv1 (4 outputs, 3×3, CONV_EXTRA such as "stride: 2"), ReLU, ip1 (CLASSES), accuracy, loss.
+tiny_layers() {
+  cat <<LAYERS
+layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
+  convolution_param { num_output: 4 kernel_size: 3 ${2:+$2 }weight_filler { type: "xavier" } } }
+layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
+layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
+  inner_product_param { num_output: $1 weight_filler { type: "xavier" } } }
+layer { name: "accuracy" type: "Accuracy" bottom: "ip1" bottom: "label" top: "accuracy" include { phase: TEST } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip1" bottom: "label" top: "loss" }
+LAYERS
+}
+
 # tiny_net FILE TRAIN_LIST TEST_LIST [NUM_OUTPUT] : a small conv net on 1×8×8 inputs.
 tiny_net() {
   local out=${4:-10}
@@ -110,13 +124,7 @@ layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: 
   hdf5_data_param { source: "$2" batch_size: 8 } }
 layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: TEST }
   hdf5_data_param { source: "$3" batch_size: 10 } }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } } }
-layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
-layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
-  inner_product_param { num_output: $out weight_filler { type: "xavier" } } }
-layer { name: "accuracy" type: "Accuracy" bottom: "ip1" bottom: "label" top: "accuracy" include { phase: TEST } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip1" bottom: "label" top: "loss" }
+$(tiny_layers "$out")
 NET
 }
 

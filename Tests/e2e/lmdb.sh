@@ -42,13 +42,7 @@ layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TRAI
 layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST }
   transform_param { ${4:-crop_size: 20 mean_value: 30 mean_value: 40 mean_value: 50 scale: 0.01} }
   data_param { source: "$3" batch_size: 10 backend: LMDB } }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param { num_output: 4 kernel_size: 3 stride: 2 weight_filler { type: "xavier" } } }
-layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
-layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
-  inner_product_param { num_output: 4 weight_filler { type: "xavier" } } }
-layer { name: "accuracy" type: "Accuracy" bottom: "ip1" bottom: "label" top: "accuracy" include { phase: TEST } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip1" bottom: "label" top: "loss" }
+$(tiny_layers 4 "stride: 2")
 NET
 }
 # lmdb_solver FILE NET PREFIX [EXTRA]

@@ -40,13 +40,7 @@ layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: 
 layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: TEST }
   hdf5_data_param { source: "$WORK/small.txt" batch_size: 20 }
   transform_param { crop_size: 28 mean_value: 110 scale: 0.0078125 } }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param { num_output: 4 kernel_size: 3 stride: 2 weight_filler { type: "xavier" } } }
-layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
-layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
-  inner_product_param { num_output: 10 weight_filler { type: "xavier" } } }
-layer { name: "accuracy" type: "Accuracy" bottom: "ip1" bottom: "label" top: "accuracy" include { phase: TEST } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip1" bottom: "label" top: "loss" }
+$(tiny_layers 10 "stride: 2")
 NET
 }
 # solver NAME NET MAX_ITER : a snapshot at half of MAX_ITER, under $WORK/NAME/.

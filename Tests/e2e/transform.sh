@@ -37,13 +37,7 @@ layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: 
 layer { name: "data" type: "HDF5Data" top: "data" top: "label" include { phase: TEST }
   hdf5_data_param { source: "$WORK/test.txt" batch_size: 10 }
   transform_param { $2 } }
-layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
-  convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "xavier" } } }
-layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }
-layer { name: "ip1" type: "InnerProduct" bottom: "conv1" top: "ip1"
-  inner_product_param { num_output: 10 weight_filler { type: "xavier" } } }
-layer { name: "accuracy" type: "Accuracy" bottom: "ip1" bottom: "label" top: "accuracy" include { phase: TEST } }
-layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip1" bottom: "label" top: "loss" }
+$(tiny_layers 10)
 NET
 }
 # solver NAME NET : 20 iterations, a snapshot at 10, under $WORK/NAME/.

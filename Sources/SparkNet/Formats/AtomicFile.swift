@@ -46,7 +46,31 @@ public enum AtomicFile {
             throw SparkNetError("\(path): cannot rename the temporary file into place: \(errnoText())")
         }
         ok = true
-        // Make the rename itself durable.
+        syncDirectory(dir)
+    }
+
+    /// A temporary name beside `path` (`dir/.name.tmp.PID`) for a writer that `publish`es it.
+    public static func temporaryName(for path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        return "\(dir.isEmpty ? "" : dir + "/").\(base).tmp.\(getpid())"
+    }
+
+    /// Moves a finished temporary file (or directory) that another writer made (HDF5, LMDB) into
+    /// place: fsync, rename over `path`, fsync the directory. Errors name both paths.
+    public static func publish(_ tempPath: String, as path: String) throws {
+        let fd = open(tempPath, O_RDONLY)
+        guard fd >= 0 else { throw SparkNetError("cannot write '\(path)': \(errnoText())") }
+        fsync(fd)
+        close(fd)
+        guard rename(tempPath, path) == 0 else {
+            throw SparkNetError("cannot rename '\(tempPath)' to '\(path)': \(errnoText())")
+        }
+        syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Makes a rename in `dir` durable.
+    private static func syncDirectory(_ dir: String) {
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
