@@ -131,7 +131,10 @@ BASE2=$RSS
 solver stream2 big.prototxt 400
 timed stream2 2 1 train --solver stream2.prototxt --sync average --tau 4 --data-memory-mb $BUDGET2
 check "streaming: 2 ranks train (every round of reads collective)" trained "$WORK/stream2" 400
-check "streaming: each rank's peak RSS within the baseline + $BUDGET2 MiB" within "$RSS" "$BASE2" $BUDGET2
+# Two MPI processes' peak RSS varies by a few MiB from run to run (2–3 MiB over the baseline
+# here, more than 4 once in a fresh-clone run), so this check allows 2 MiB of noise; the
+# in-memory path would be 18 MiB over, and the 1-rank check above has no allowance.
+check "streaming: each rank's peak RSS within the baseline + $BUDGET2 MiB (+ 2 MiB of noise)" within "$RSS" "$BASE2" $((BUDGET2 + 2))
 solver stream2r big.prototxt 400
 timed stream2r 2 1 train --solver stream2r.prototxt --sync average --tau 4 --data-memory-mb $BUDGET2 --snapshot "$WORK/stream2/s_iter_200.solverstate"
 check "streaming: 2 ranks resumed at 200, the same model bits at 400" cmp -s "$WORK/stream2/s_iter_400.caffemodel" "$WORK/stream2r/s_iter_400.caffemodel"
