@@ -37,6 +37,9 @@ public struct DistributedOptions: Sendable {
     /// Gradient mode: floats per bucket of the allreduce overlapped with backward (`--bucket-mb`;
     /// 0: one allreduce after backward, as does the solver's `layer_wise_reduce: false`).
     public var bucketElements = 0
+    /// `--tau auto[:SHARE]`: the target communication share; `tau` is then only the first
+    /// rounds' τ (`TauAuto`).
+    public var tauAutoShare: Double?
 
     public init(sync: SyncMode = .average, tau: Int = 50, alpha: Double? = nil, roundSeconds: Double? = nil,
                 averageHistory: Bool = false, metricsPath: String? = nil,
@@ -88,6 +91,8 @@ public struct RoundMetrics: Sendable {
     /// Bytes this rank exchanged in the round (each collective's buffer counted once, as
     /// nccl-tests count a collective's size).
     public var exchangedBytes: Double = 0
+    /// The round's τ (nil in gradient mode, which exchanges every step).
+    public var tau: Int?
     /// `exchangedBytes` over `commSeconds`, in Gbit/s (nccl-tests' algorithm bandwidth). With
     /// gradient mode's overlap, `commSeconds` is only the part backward did not hide.
     public var bandwidthGbps: Double { commSeconds > 0 ? exchangedBytes * 8 / commSeconds / 1e9 : 0 }
@@ -104,6 +109,7 @@ public struct RoundMetrics: Sendable {
             + "\"snapshot_s\": \(f(snapshotSeconds)), \"images_per_s\": \(f(imagesPerSecond)), "
             + "\"ranks\": \(ranks), \"ranks_reporting\": \(ranksReporting), \"wall_s\": \(f(wallSeconds)), "
             + "\"bytes\": \(Int(exchangedBytes)), \"bandwidth_gbps\": \(f(bandwidthGbps))"
+            + (tau.map { ", \"tau\": \($0)" } ?? "")
             + (extraJSON.isEmpty ? "" : ", " + extraJSON) + "}"
     }
 }
@@ -179,12 +185,23 @@ public final class DistributedTrainer {
     private var lastRate: Float = 0
     /// The iteration of the last exchange that left every rank with the same weights.
     public private(set) var lastSyncIter = -1
+    /// Local iterations per round: `--tau`, or `--tau auto`'s current choice.
+    public private(set) var tau: Int
+    private var tauAuto: TauAuto?
 
     /// Installs the hooks on `solver` (which every rank builds from the same prototxt). Call
     /// `start` next. `log` receives rank 0's lines (pass it on every rank; it is used on rank 0 only).
     public init(solver: Solver, options: DistributedOptions, communicator: Communicator = .world,
                 log: ((String) -> Void)? = nil) throws {
         try require(options.tau > 0, "--tau must be positive, got \(options.tau)")
+        if let share = options.tauAutoShare {
+            try require(share > 0 && share < 1, "--tau auto:SHARE: SHARE must be more than 0 and less than 100 percent, got \(share * 100)")
+            try require([.average, .master, .easgd].contains(options.sync),
+                        "--tau auto chooses how many local steps a round has: it needs --sync average, master or easgd (gradient exchanges every step; async-easgd has no common round end), got --sync \(options.sync.rawValue)")
+            try require(options.roundSeconds == nil, "--tau auto and --round-seconds both decide when rounds end; give one of them")
+            tauAuto = TauAuto(share: share, tau: options.tau)
+        }
+        tau = options.tau
         if let r = options.roundSeconds { try require(r > 0, "--round-seconds must be positive, got \(r)") }
         self.solver = solver
         self.comm = communicator
@@ -234,12 +251,27 @@ public final class DistributedTrainer {
         }
         try synchronizer.start(solver, center: center)
         // Rounds stay aligned to multiples of tau across a resume (own-clock rounds have no such
-        // alignment: a resumed one starts a round).
-        itersInRound = roundsOnOwnClocks ? 0 : solver.iter % options.tau
+        // alignment: a resumed one starts a round). `--tau auto` keeps its τ and round start in
+        // the sidecar; every rank restored the same.
+        itersInRound = roundsOnOwnClocks ? 0 : solver.iter % tau
+        if let auto = tauAuto {
+            if resumed, let t = solver.sidecarExtras[Self.tauKey].flatMap(Int.init), TauAuto.range.contains(t),
+               let first = solver.sidecarExtras[Self.roundStartKey].flatMap(Int.init), first <= solver.iter {
+                tau = t
+                tauAuto = TauAuto(share: auto.share, tau: t, settled: true)
+                itersInRound = solver.iter - first
+            } else {
+                itersInRound = 0
+            }
+            recordTauState(roundStart: solver.iter - itersInRound)
+        }
         lastSyncIter = resumed ? -1 : solver.iter
         if comm.size > 1 {
             var line = "\(comm.size) ranks, --sync \(options.sync.rawValue)"
-            if options.sync != .gradient { line += ", tau \(options.tau)" }
+            if options.sync != .gradient { line += ", tau \(tau)" }
+            if let auto = tauAuto {
+                line += " (tau auto: the smallest tau whose exchange share is at most \(Self.percent(auto.share)), from measurements\(auto.settled ? ", resumed" : ""))"
+            }
             if options.sync == .easgd || options.sync == .asyncEASGD {
                 line += ", alpha \(options.alpha ?? 0.9 / Double(comm.size))"
             }
@@ -382,7 +414,7 @@ public final class DistributedTrainer {
 
     /// Whether a round ends after `iterations` of it, at `iter`, whatever the clock says.
     private func roundEndsByCount(iterations: Int, iter: Int) -> Bool {
-        iterations >= options.tau || iter >= maxIter
+        iterations >= tau || iter >= maxIter
     }
 
     private func afterUpdate(_ s: Solver) throws {
@@ -398,7 +430,7 @@ public final class DistributedTrainer {
         schedule?.refresh()
         let signalled = !follows && s.iter < maxIter ? schedule?.stopRequested ?? 0 : 0
         var stopping = follows ? schedule!.stopped : s.iter >= maxIter || signalled != 0
-        var end = itersInRound >= options.tau || stopping
+        var end = itersInRound >= tau || stopping
         if roundsOnOwnClocks {
             if !end, let limit = options.roundSeconds { end = now() - roundStart >= limit }
             if end {
@@ -472,7 +504,7 @@ public final class DistributedTrainer {
     }
 
     private func resetRound() {
-        itersInRound = itersInRound % options.tau
+        itersInRound = itersInRound % tau
         roundStart = now()
         mark = roundStart
         commSeconds = 0
@@ -516,12 +548,52 @@ public final class DistributedTrainer {
                 dataWaitSeconds: times[3], testSeconds: times[4], snapshotSeconds: times[5],
                 imagesPerSecond: times[0] > 0 ? sums[1] / times[0] : 0,
                 ranks: comm.size, ranksReporting: reporting, wallSeconds: now() - startTime,
-                exchangedBytes: exchangedBytes, extraJSON: cost.jsonFields)
+                exchangedBytes: exchangedBytes, tau: options.sync == .gradient ? nil : tau, extraJSON: cost.jsonFields)
             onRound?(m)
             writeMetrics(m.json)
         }
+        if tauAuto != nil {
+            // Waiting for the slowest rank stays in: the share is of the round as it runs.
+            let own = now() - roundStart - commSeconds - testSeconds - snapshotSeconds
+            adjustTau(s, computeSeconds: max(0, own), steps: itersInRound)
+            recordTauState(roundStart: s.iter)
+        }
         itersInRound = 0
         resetRound()
+    }
+
+    // MARK: --tau auto
+
+    static let tauKey = "tau"
+    static let roundStartKey = "tau_round_start"
+
+    /// Keeps τ and the current round's first iteration in the resume sidecar.
+    private func recordTauState(roundStart: Int) {
+        solver.sidecarExtras[Self.tauKey] = String(tau)
+        solver.sidecarExtras[Self.roundStartKey] = String(roundStart)
+    }
+
+    static func percent(_ share: Double) -> String { String(format: "%g%%", share * 100) }
+
+    /// At a round's end: one small collective agrees on the round's C (the round's time per step
+    /// outside the exchange, tests and snapshots, on the rank where it was longest: waiting for
+    /// a slower rank counts, as it lengthens the round) and S (the exchange alone: the rank that
+    /// arrived last waited for no one, so the smallest comm time), and every rank feeds them to
+    /// the same `TauAuto`.
+    private func adjustTau(_ s: Solver, computeSeconds: Double, steps: Int) {
+        guard var auto = tauAuto, steps > 0 else { return }
+        var values = [computeSeconds / Double(steps), -commSeconds]
+        if comm.size > 1 { values = comm.allreduce(values, .max) }
+        let decision = auto.record(computePerStep: values[0], exchange: -values[1])
+        tauAuto = auto
+        guard let d = decision else { return }
+        tau = d.to
+        if d.changed || round <= auto.firstWindow + 1 {
+            log?(String(format: "tau auto: C = %.4g ms, S = %.4g ms, tau %d -> %d (predicted exchange share %.2f%%, target %@)",
+                        d.compute * 1e3, d.exchange * 1e3, d.from, d.to, d.predictedShare * 100, Self.percent(auto.share)))
+        }
+        writeMetrics(String(format: "{\"tau_auto\": %d, \"tau_from\": %d, \"iteration\": %d, \"round\": %d, \"compute_step_s\": %.6g, \"exchange_s\": %.6g, \"predicted_share\": %.6g, \"target_share\": %.6g}",
+                            d.to, d.from, s.iter, round, d.compute, d.exchange, d.predictedShare, auto.share))
     }
 
     private func writeMetrics(_ line: String) {
@@ -583,7 +655,7 @@ public final class DistributedTrainer {
     }
 
     /// Samples one forward pass of `net` consumes (the first data layer's batch).
-    static func batchSize(of net: Net) -> Int {
+    public static func batchSize(of net: Net) -> Int {
         for (l, layer) in net.layers.enumerated() where layer is DataLayer {
             if let top = net.tops[l].first, let n = top.shape.first { return n }
         }

@@ -19,7 +19,7 @@ struct SparkNetCLI: ParsableCommand {
             as one line, "sparknet-mpi: error: <message>", with exit code 1.
             """,
         subcommands: [Train.self, Test.self, Time.self, ConvertIDX.self, ConvertImageset.self, ComputeImageMean.self,
-                      Inspect.self, BenchExchange.self, BenchInput.self])
+                      Inspect.self, BenchExchange.self, BenchInput.self, Plan.self])
 
     /// Parses the arguments (usage errors and --help are handled by ArgumentParser), then runs
     /// the command with MPI initialised, turning any error into one line on stderr and exit 1.

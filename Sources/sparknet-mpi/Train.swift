@@ -39,8 +39,9 @@ struct Train: Verb {
     @Option(help: "How ranks combine: \(SyncMode.allCases.map(\.rawValue).joined(separator: ", ")).")
     var sync: SyncMode = .average
 
-    @Option(help: "Local iterations between synchronizations (average, master, easgd).")
-    var tau: Int = 50
+    @Option(help: ArgumentHelp("Local iterations between synchronizations (average, master, easgd), or auto[:SHARE]: measure a step's compute C and an exchange S and keep tau at the smallest value whose exchange share S/(tau*C+S) is at most SHARE percent (default 5).",
+                               valueName: "n|auto[:SHARE]"))
+    var tau: String = "50"
 
     @Option(help: "EASGD moving rate (default 0.9/K).")
     var alpha: Double?
@@ -80,7 +81,14 @@ struct Train: Verb {
         if weights != nil && snapshot != nil && snapshot != "auto" {
             throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both (--snapshot auto may go with --weights, used when there is no snapshot)")
         }
-        guard tau > 0 else { throw ValidationError("--tau must be positive") }
+        let tauSetting: TauSetting
+        do { tauSetting = try TauSetting(parsing: tau) } catch let e as SparkNetError { throw ValidationError(e.message) }
+        if case .auto = tauSetting {
+            guard [.average, .master, .easgd].contains(sync) else {
+                throw ValidationError("--tau auto needs --sync average, master or easgd (gradient exchanges every step; async-easgd has no common round end), got --sync \(sync.rawValue)")
+            }
+            guard roundSeconds == nil else { throw ValidationError("--tau auto and --round-seconds both decide when rounds end; give one of them") }
+        }
         if let r = roundSeconds, r <= 0 { throw ValidationError("--round-seconds must be positive") }
         guard bucketMB >= 0 && bucketMB.isFinite else { throw ValidationError("--bucket-mb must be 0 (no overlap) or positive, got \(bucketMB)") }
         if let k = keepSnapshots, k < 1 { throw ValidationError("--keep-snapshots must be at least 1") }
@@ -95,12 +103,14 @@ struct Train: Verb {
             if line.contains("Test net output #") { lastTest.outputs.append(line.trimmingCharacters(in: .whitespaces)) }
             Log.info(line)
         }
-        var options = DistributedOptions(sync: sync, tau: tau, alpha: alpha, roundSeconds: roundSeconds,
+        let tauSetting = try TauSetting(parsing: tau)
+        var options = DistributedOptions(sync: sync, tau: tauSetting.initialTau, alpha: alpha, roundSeconds: roundSeconds,
                                          averageHistory: averageHistory, metricsPath: metrics,
                                          commDelay: commDelay, slowRank: slowRank, targetAccuracy: targetAccuracy)
         options.keepSnapshots = keepSnapshots
         options.stallTimeout = stallTimeout > 0 ? stallTimeout : nil
         options.reshard = reshard
+        if case .auto(let share) = tauSetting { options.tauAutoShare = share }
         options.bucketElements = Int((bucketMB * 1_048_576 / Double(MemoryLayout<Float>.stride)).rounded(.up))
         let request = TrainRequest(
             solverPath: solver,

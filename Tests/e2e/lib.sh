@@ -184,6 +184,23 @@ need_mpirun() {
 }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name" "stdout: $(tail -c 400 "$OUT")" "stderr: $(head -c 800 "$ERR")"; fi; }
 
+# once NAME CODE CULPRIT ARGS... : on 2 ranks (each rank's exit code recorded), stderr holds
+# exactly one error line, `sparknet-mpi: error: ...` naming CULPRIT, without a rank unless
+# CULPRIT starts with one, both ranks exit CODE, and nobody called MPI_Abort.
+once() {
+  local name=$1 code=$2 culprit=$3; shift 3
+  CODES=1 mpi "$name" 2 "$@"
+  local codes n; codes=$(rank_codes "$name")
+  n=$(grep -cE '^(sparknet-mpi: error: |Error: )' "$ERR")
+  if [ "$n" -eq 1 ] && grep -qF -- "$culprit" "$ERR" && [ "$codes" = "$code $code " ] &&
+     { [[ $culprit == "rank "* ]] || ! grep -q "error: rank" "$ERR"; } && ! grep -q MPI_ABORT "$ERR" &&
+     ! grep -qiE "fatal error|stack dump|backtrace|segmentation" "$ERR"; then
+    ok "$name: one message, exit codes $codes($(grep -m1 -E '^(sparknet-mpi: error: |Error: )' "$ERR" | cut -c1-110))"
+  else
+    bad "$name" "$n error lines, rank exit codes '$codes' (expected '$code $code ')" "stderr: $(head -c 900 "$ERR")"
+  fi
+}
+
 # printed_once NAME CULPRIT : a CODES=1 run on 4 ranks printed one error naming CULPRIT (not
 # prefixed by a rank) and every rank exited non-zero.
 printed_once() {   # NAME CULPRIT (a CODES=1 run)

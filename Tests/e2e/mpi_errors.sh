@@ -18,23 +18,6 @@ make_h5 badlabel.h5 40 badlabel
 echo "$WORK/badlabel.h5" >badlabel.txt
 tiny_net badlabel.prototxt "$WORK/train.txt" "$WORK/badlabel.txt"
 
-# once NAME CODE CULPRIT ARGS... : on 2 ranks (each rank's exit code recorded), stderr holds
-# exactly one error line, `sparknet-mpi: error: ...` naming CULPRIT, without a rank unless
-# CULPRIT starts with one, both ranks exit CODE, and nobody called MPI_Abort.
-once() {
-  local name=$1 code=$2 culprit=$3; shift 3
-  CODES=1 mpi "$name" 2 "$@"
-  local codes n; codes=$(rank_codes "$name")
-  n=$(grep -cE '^(sparknet-mpi: error: |Error: )' "$ERR")
-  if [ "$n" -eq 1 ] && grep -qF -- "$culprit" "$ERR" && [ "$codes" = "$code $code " ] &&
-     { [[ $culprit == "rank "* ]] || ! grep -q "error: rank" "$ERR"; } && ! grep -q MPI_ABORT "$ERR" &&
-     ! grep -qiE "fatal error|stack dump|backtrace|segmentation" "$ERR"; then
-    ok "$name: one message, exit codes $codes($(grep -m1 -E '^(sparknet-mpi: error: |Error: )' "$ERR" | cut -c1-110))"
-  else
-    bad "$name" "$n error lines, rank exit codes '$codes' (expected '$code $code ')" "stderr: $(head -c 900 "$ERR")"
-  fi
-}
-
 # --- bad input to `time` and `test`, the same on every rank: exit 1, rank 0 prints
 once time_missing_model 1 "nope.prototxt" time --model nope.prototxt
 once time_syntax_error 1 "syntax.prototxt:7:" time --model syntax.prototxt --iterations 1

@@ -67,6 +67,9 @@ public struct SolverSidecar: Codable, Equatable {
     public var smoothedLossBits: UInt32
     /// How many losses have entered the window (the ring position).
     public var lossUpdates: Int
+    /// State of the distributed trainer that a resume keeps (e.g. `--tau auto`'s τ); absent in
+    /// older sidecars.
+    public var extras: [String: String]?
 
     public init(iter: Int, rng: [UInt64], sources: [SourcePosition], losses: [Float],
                 smoothedLoss: Float, lossUpdates: Int) {

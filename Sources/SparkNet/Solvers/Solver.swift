@@ -31,6 +31,9 @@ public final class Solver {
     public var log: ((String) -> Void)?
     /// Whether snapshots are written (false on non-root ranks; the hook still runs).
     public var writesFiles = true
+    /// Saved in the resume sidecar and restored from it, for the caller's own state (the
+    /// distributed trainer's `--tau auto`).
+    public var sidecarExtras: [String: String] = [:]
     /// Runs after forward/backward (iter_size passes accumulated), before clipping,
     /// normalization, regularization and the update: the place for a gradient allreduce.
     public var gradientHook: ((Solver) throws -> Void)?

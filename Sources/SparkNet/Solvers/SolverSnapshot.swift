@@ -73,8 +73,10 @@ extension Solver {
             guard let s = e.data.source else { return nil }
             return .init(net: e.net, layer: e.layer.name, position: s.position)
         }
-        return SolverSidecar(iter: iter, rng: net.context.rng.words, sources: sources, losses: losses,
-                             smoothedLoss: smoothedLoss, lossUpdates: lossUpdates)
+        var sidecar = SolverSidecar(iter: iter, rng: net.context.rng.words, sources: sources, losses: losses,
+                                    smoothedLoss: smoothedLoss, lossUpdates: lossUpdates)
+        sidecar.extras = sidecarExtras.isEmpty ? nil : sidecarExtras
+        return sidecar
     }
 
     /// Caffe's Restore: reads the `.solverstate` (iter, current_step, history), copies the weights
@@ -128,6 +130,7 @@ extension Solver {
             source.position = entry.position
         }
         if let words = s.rngWords { net.context.rng.words = words }
+        sidecarExtras = s.extras ?? [:]
         let avg = Int(param.averageLoss)
         if s.losses.count <= avg {
             losses = s.losses
