@@ -14,7 +14,7 @@ export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OMPI_MCA_plm_rsh_agent := false
 
-.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo images-demo data bench bench-input experiments experiments-quick experiments-cluster experiments-cluster-quick clean
+.PHONY: all deps build release test unit-test e2e slurm-test cluster-test fuzz fuzz-build soak demo resnet-demo images-demo data bench bench-input experiments experiments-quick experiments-cluster experiments-cluster-quick scaling-check scaling-projections clean
 
 all: build
 
@@ -155,6 +155,18 @@ experiments-cluster-quick: deps release
 	  bench/experiments/run.py --quick --only cluster --out .build/experiments-cluster-quick && \
 	  bench/experiments/check.py --cluster .build/experiments-cluster-quick; \
 	fi
+
+# The cost model (issue 18, docs/scaling.md): plan's predictions against training on the emulated
+# cluster (root), --tau auto at 100 Mbit/s and 10 Gbit/s beside fixed taus (about 15 minutes),
+# and the projections to 1,024 nodes (a few minutes, no root).
+scaling-check: deps release
+	@scripts/install-deps.sh python3-matplotlib iproute2 util-linux
+	@$(MAKE) --no-print-directory data
+	bench/scaling_check.py
+
+scaling-projections: deps release
+	@scripts/install-deps.sh python3-matplotlib
+	bench/scaling_projections.py
 
 # A 2x2 corner of each table from scratch (a few minutes), then a check of its files and numbers.
 experiments-quick: deps release
