@@ -1,51 +1,81 @@
-// Implicit-GEMM convolution on AVX2/FMA (see include/ckernels.h).
+// Implicit-GEMM convolution on AVX2/FMA, or AVX-512 where present (see include/ckernels.h).
 //
 // The product y (M, P) = A (M, K) · B (K, P), with B = im2col(x) and P = outH·outW, is computed
 // BLIS-style: B is packed 16 positions × KC taps at a time (16 KB, stays in L1) straight from the
-// image; A is packed once per call into blocks of up to 6 rows (k-major); a 6×16 micro-kernel keeps
-// its tile in 12 ymm accumulators. Row blocks are balanced (M = 32 → 6,6,5,5,5,5) so every block
-// keeps at least 8 accumulators busy, which hides the FMA latency.
+// image; A is packed once per call into blocks of up to MR rows (k-major); the micro-kernel keeps
+// its MR×16 tile in registers. AVX2 (16 ymm registers): MR = 6, 12 accumulators; row blocks are
+// balanced (M = 32 → 6,6,5,5,5,5) so every block keeps at least 8 accumulators busy, which hides
+// the FMA latency. AVX-512 (32 zmm registers): MR = 16, one zmm per row, so the 16–64-channel
+// layers of residual nets split into whole blocks of 16 (no 5-row remainder blocks) and each
+// packed B row is loaded once per 16 FMAs. Both compute every output element with the same FMAs
+// in the same order, so the two paths give the same bits.
 #include "ckernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #include <string.h>
 
-#define CK_TARGET __attribute__((target("avx2,fma")))
-#define NR 16        // positions per panel: two ymm vectors
-#define KC 256       // taps per packed panel: 256·16 floats = 16 KB
-#define MR_MAX 6
+#include <stdlib.h>
 
-int ck_available(void) {
+#define CK_TARGET __attribute__((target("avx2,fma")))
+#define CK_TARGET512 __attribute__((target("avx512f,avx2,fma")))
+#define NR 16        // positions per panel: two ymm vectors, or one zmm
+#define KC 256       // taps per packed panel: 256·16 floats = 16 KB
+#define MR_AVX2 6
+#define MR_AVX512 16
+#define MR_LIMIT 16
+
+// The CPU's best path: 2 AVX-512, 1 AVX2/FMA, 0 none (callers use im2col + sgemm).
+static int hardware_level(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
+    return __builtin_cpu_supports("avx512f") ? 2 : 1;
 }
 
-static int ck_available_cached(void) {   // callers may run on several threads
-    static int available = -1;
-    int a = __atomic_load_n(&available, __ATOMIC_RELAXED);
+static int isa_level = -1;   // set once; callers may run on several threads
+
+static int level_from_env(int hw) {
+    const char *force = getenv("SPARKNET_CPU");
+    if (!force || !*force || !strcmp(force, "auto")) return hw;
+    int want = !strcmp(force, "avx512") ? 2 : !strcmp(force, "avx2") ? 1 : !strcmp(force, "portable") ? 0 : hw;
+    return want < hw ? want : hw;
+}
+
+int ck_isa(void) {
+    int a = __atomic_load_n(&isa_level, __ATOMIC_RELAXED);
     if (a < 0) {
-        a = ck_available();
-        __atomic_store_n(&available, a, __ATOMIC_RELAXED);
+        a = level_from_env(hardware_level());
+        __atomic_store_n(&isa_level, a, __ATOMIC_RELAXED);
     }
     return a;
 }
 
-// Row blocks: nb = ⌈M/6⌉ blocks; the first M mod nb get one row more.
-static inline int block_count(int m) { return (m + MR_MAX - 1) / MR_MAX; }
+int ck_force_isa(int level) {
+    int hw = hardware_level();
+    int a = level < 0 ? level_from_env(hw) : (level < hw ? level : hw);
+    __atomic_store_n(&isa_level, a, __ATOMIC_RELAXED);
+    return a;
+}
+
+int ck_available(void) { return ck_isa() >= 1; }
+
+static int mr_max(void) { return ck_isa() >= 2 ? MR_AVX512 : MR_AVX2; }
+
+// Row blocks: nb = ⌈M/MR⌉ blocks; the first M mod nb get one row more.
+static inline int block_count(int m, int mr) { return (m + mr - 1) / mr; }
 // Inner-dimension chunks: ⌈k/KC⌉ balanced chunks of at most KC.
 static inline int chunk_step(int k) { int n = (k + KC - 1) / KC; return (k + n - 1) / n; }
-static inline void block_rows(int m, int b, int *r0, int *mr) {
-    int nb = block_count(m), base = m / nb, extra = m % nb;
+static inline void block_rows(int m, int mrmax, int b, int *r0, int *mr) {
+    int nb = block_count(m, mrmax), base = m / nb, extra = m % nb;
     *mr = base + (b < extra ? 1 : 0);
     *r0 = b * base + (b < extra ? b : extra);
 }
 
 void ck_pack_a(const float *a, int m, int k, long lda, float *packed) {
-    int nb = block_count(m);
+    int mx = mr_max(), nb = block_count(m, mx);
     for (int b = 0; b < nb; b++) {
         int r0, mr;
-        block_rows(m, b, &r0, &mr);
+        block_rows(m, mx, b, &r0, &mr);
         float *dst = packed + (long)r0 * k;   // (k, mr)
         for (int i = 0; i < mr; i++) {
             const float *src = a + (long)(r0 + i) * lda;
@@ -108,8 +138,36 @@ KERNEL(4)
 KERNEL(5)
 KERNEL(6)
 
+// The same micro-kernel on AVX-512: one zmm per row of the tile, the A element broadcast from
+// memory into each FMA.
+#define KERNEL512(MR)                                                                           \
+    CK_TARGET512 static void kernel512_##MR(int kc, const float *restrict pa,                    \
+                                            const float *restrict pb, float *c, long ldc,       \
+                                            int init, const float *bias, int ncols) {           \
+        __m512 acc[MR];                                                                        \
+        __mmask16 mask = ncols >= NR ? (__mmask16)0xFFFF : (__mmask16)((1u << ncols) - 1);     \
+        for (int i = 0; i < MR; i++) {                                                         \
+            if (init) acc[i] = _mm512_maskz_loadu_ps(mask, c + i * ldc);                       \
+            else acc[i] = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();                \
+        }                                                                                      \
+        for (int k = 0; k < kc; k++) {                                                         \
+            __m512 b = _mm512_load_ps(pb + k * NR);                                            \
+            for (int i = 0; i < MR; i++)                                                       \
+                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(pa[k * MR + i]), b, acc[i]);           \
+        }                                                                                      \
+        for (int i = 0; i < MR; i++) _mm512_mask_storeu_ps(c + i * ldc, mask, acc[i]);          \
+    }
+
+KERNEL512(1) KERNEL512(2) KERNEL512(3) KERNEL512(4) KERNEL512(5) KERNEL512(6) KERNEL512(7)
+KERNEL512(8) KERNEL512(9) KERNEL512(10) KERNEL512(11) KERNEL512(12) KERNEL512(13) KERNEL512(14)
+KERNEL512(15) KERNEL512(16)
+
 typedef void (*kernel_fn)(int, const float *, const float *, float *, long, int, const float *, int);
-static const kernel_fn kernels[MR_MAX + 1] = {0, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6};
+static const kernel_fn kernels_avx2[MR_AVX2 + 1] = {0, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6};
+static const kernel_fn kernels_avx512[MR_AVX512 + 1] = {
+    0, kernel512_1, kernel512_2, kernel512_3, kernel512_4, kernel512_5, kernel512_6, kernel512_7, kernel512_8,
+    kernel512_9, kernel512_10, kernel512_11, kernel512_12, kernel512_13, kernel512_14, kernel512_15, kernel512_16};
+static inline const kernel_fn *kernel_table(void) { return ck_isa() >= 2 ? kernels_avx512 : kernels_avx2; }
 
 // A panel's 16 positions as contiguous pieces of the image: lanes [lane, lane + len) read
 // x[tap + offset …], len ≤ 8. A row of positions (stride 1) gives pieces of 8.
@@ -180,7 +238,8 @@ CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const fl
     _Alignas(64) float pb[KC * NR + 8];   // + 8: the last piece's spill
     int k = ch * kh * kw;
     long positions = (long)out_h * out_w;
-    int nb = block_count(m);
+    const kernel_fn *kernels = kernel_table();
+    int mx = mr_max(), nb = block_count(m, mx);
     int kstep = chunk_step(k);
     pieces_t pieces;
     for (long j0 = 0; j0 < positions; j0 += NR) {
@@ -192,7 +251,7 @@ CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const fl
             int init = accumulate || k0 > 0;
             for (int b = 0; b < nb; b++) {
                 int r0, mr;
-                block_rows(m, b, &r0, &mr);
+                block_rows(m, mx, b, &r0, &mr);
                 kernels[mr](kc, packed_a + (long)r0 * k + (long)k0 * mr, pb,
                             y + r0 * positions + j0, positions, init, bias ? bias + r0 : 0, nj);
             }
@@ -270,7 +329,7 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
                           int kh, int kw, int sh, int dh, int dw,
                           const float *dy, long dy_image, int out_h, int out_w, int images,
                           float *dweights, long ldw, float *dbias) {
-    if (!ck_available_cached() || out_w % 8 != 0) return -1;
+    if (!ck_available() || out_w % 8 != 0) return -1;
     long plane = (long)out_h * out_w, row = (long)sh * w, hw = (long)h * w;
     int k = c * kh * kw, taps = kh * kw;
     // images per chunk: their inputs and top gradients stay in L2 between the taps' passes
@@ -327,9 +386,10 @@ CK_TARGET static void input_grad_avx2(const float *packed_wt, int k, int m, cons
                                       int out_h, int out_w, int kh, int kw, int sh, int sw,
                                       int dh, int dw, float *dx, int h, int w) {
     _Alignas(64) float pb[KC * NR];
-    _Alignas(32) float tile[MR_MAX * NR + 8];   // + 8: a piece's 8-lane read past the last row
+    _Alignas(64) float tile[MR_LIMIT * NR + 8];   // + 8: a piece's 8-lane read past the last row
     long positions = (long)out_h * out_w, plane = (long)h * w;
-    int nb = block_count(k);
+    const kernel_fn *kernels = kernel_table();
+    int mx = mr_max(), nb = block_count(k, mx);
     int kstep = chunk_step(m);
     pieces_t pieces;
     for (long j0 = 0; j0 < positions; j0 += NR) {
@@ -346,7 +406,7 @@ CK_TARGET static void input_grad_avx2(const float *packed_wt, int k, int m, cons
             int rc = 0, ri = 0, rj = 0;   // the next row's (c, j, i), i fastest
             for (int b = 0; b < nb; b++) {
                 int r0, mr;
-                block_rows(k, b, &r0, &mr);
+                block_rows(k, mx, b, &r0, &mr);
                 kernels[mr](kc, packed_wt + (long)r0 * m + (long)k0 * mr, pb, tile, NR, 0, 0, NR);
                 for (int i = 0; i < mr; i++) {
                     float *base = dx + rc * plane + (long)ri * dh * w + (long)rj * dw;
@@ -373,7 +433,7 @@ CK_TARGET static void input_grad_avx2(const float *packed_wt, int k, int m, cons
 
 int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, int out_h, int out_w,
                          int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w) {
-    if (!ck_available_cached()) return -1;
+    if (!ck_available()) return -1;
     input_grad_avx2(packed_wt, k, m, dy, out_h, out_w, kh, kw, sh, sw, dh, dw, dx, h, w);
     return 0;
 }
@@ -381,7 +441,7 @@ int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, 
 int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
               int kh, int kw, int sh, int sw, int dh, int dw,
               float *y, int out_h, int out_w, const float *bias, int accumulate) {
-    if (!ck_available_cached()) return -1;
+    if (!ck_available()) return -1;
     conv2d_avx2(packed_a, m, c, x, h, w, kh, kw, sh, sw, dh, dw, y, out_h, out_w, bias, accumulate);
     return 0;
 }
@@ -389,6 +449,8 @@ int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
 #else  // not x86-64: callers use im2col + sgemm
 
 int ck_available(void) { return 0; }
+int ck_isa(void) { return 0; }
+int ck_force_isa(int level) { (void)level; return 0; }
 
 void ck_pack_a(const float *a, int m, int k, long lda, float *packed) {
     (void)a; (void)m; (void)k; (void)lda; (void)packed;

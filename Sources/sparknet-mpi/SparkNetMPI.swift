@@ -39,6 +39,10 @@ struct SparkNetCLI: ParsableCommand {
             }
             exit()
         }
+        if let path = ProcessInfo.processInfo.environment["SPARKNET_CPU"],
+           !["", "auto", "avx512", "avx2", "portable"].contains(path) {
+            ErrorReport.usage(message: "Error: SPARKNET_CPU='\(path)' names no kernel path; use avx512, avx2, portable or auto", code: 64)
+        }
         MPIEnvironment.initialize()
         do {
             try command.run()

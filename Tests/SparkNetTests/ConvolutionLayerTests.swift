@@ -311,3 +311,52 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         #expect(abs(lhs - rhs) < 1e-3 * max(1, abs(rhs)))
     }
 }
+
+/// The AVX-512 and AVX2 kernel paths compute each output with the same FMAs in the same order, so
+/// they must agree bit for bit, forward and backward, on residual-net shapes (16–64 channels,
+/// 3×3 and 1×1, stride 1 and 2) and on shapes whose rows split into uneven blocks. Runs every path
+/// this CPU has (on a CPU without AVX-512 both runs take AVX2, and the test still passes).
+@Suite(.serialized) struct KernelPathTests {
+    @Test(arguments: [
+        ("num_output: 16 kernel_size: 3 pad: 1 bias_term: false", [4, 16, 32, 32]),   // ResNet-20 stage 1
+        ("num_output: 32 kernel_size: 3 pad: 1 stride: 2 bias_term: false", [4, 16, 32, 32]),
+        ("num_output: 64 kernel_size: 3 pad: 1 bias_term: false", [4, 64, 8, 8]),     // stage 3
+        ("num_output: 64 kernel_size: 1 stride: 2 bias_term: false", [4, 32, 16, 16]), // projection
+        ("num_output: 50 kernel_size: 5", [3, 20, 12, 12]),                           // 13,13,12,12 rows
+        ("num_output: 20 kernel_size: 5", [3, 1, 28, 28]),                            // 10,10
+        ("num_output: 7 kernel_size: 3 pad: 1", [2, 3, 5, 21]),                       // partial panels
+        ("num_output: 300 kernel_size: 2", [1, 2, 5, 7]),
+    ])
+    func avx512MatchesAVX2BitForBit(_ convParam: String, _ shape: [Int]) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        defer { ConvolutionLayer.forceKernelPath(nil) }
+        var results: [String: [[Float]]] = [:]
+        for path in ["avx512", "avx2"] {
+            let ran = ConvolutionLayer.forceKernelPath(path)
+            let layer = try Fixtures.layer("""
+            name: "conv" type: "Convolution"
+            convolution_param { \(convParam)
+              weight_filler { type: "gaussian" std: 0.1 } bias_filler { type: "gaussian" std: 0.5 } }
+            """) as! ConvolutionLayer
+            results[path] = Array(try Fixtures.forwardBackward(layer, shape: shape).prefix(3))
+            #expect(ran == path || (path == "avx512" && ran == "avx2"))
+        }
+        let a = try #require(results["avx512"]), b = try #require(results["avx2"])
+        for (x, y) in zip(a, b) {
+            #expect(x.count == y.count && x.contains { $0 != 0 })
+            #expect(x.map(\.bitPattern) == y.map(\.bitPattern))
+        }
+    }
+
+    @Test func pathNamesAndForcing() {
+        defer { ConvolutionLayer.forceKernelPath(nil) }
+        let start = ConvolutionLayer.kernelPath
+        #expect(["avx512", "avx2", "portable"].contains(start))
+        #expect(ConvolutionLayer.forceKernelPath("portable") == "portable")
+        #expect(ConvolutionLayer.kernelPath == "portable")
+        if ConvolutionLayer.kernelsAvailable {
+            #expect(ConvolutionLayer.forceKernelPath("avx2") == "avx2")
+        }
+        #expect(ConvolutionLayer.forceKernelPath(nil) == start)
+    }
+}

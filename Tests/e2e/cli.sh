@@ -140,6 +140,18 @@ done
 run time_hdf5 time --model net.prototxt --iterations 2
 check "time on an HDF5Data net" bash -c "[ $RC -eq 0 ] && grep -q 'Total Time' '$OUT'"
 
+# --- SPARKNET_CPU forces a lower kernel path (every path this CPU runs); a bad value is one error
+for path in avx512 avx2 portable; do
+  SPARKNET_CPU=$path run "time_cpu_$path" time --model "$REPO/examples/deploy/resnet_deploy.prototxt" --iterations 1
+  check "SPARKNET_CPU=$path: time runs" bash -c "[ $RC -eq 0 ] && grep -q 'Total Time' '$OUT' && [ ! -s '$ERR' ]"
+done
+check "the avx512 and avx2 paths give the same initial loss, bit for bit" bash -c "
+  [ -n \"\$(grep -o 'Initial loss: .*' '$WORK/time_cpu_avx2.out')\" ] &&
+  [ \"\$(grep -o 'Initial loss: .*' '$WORK/time_cpu_avx512.out')\" = \"\$(grep -o 'Initial loss: .*' '$WORK/time_cpu_avx2.out')\" ]"
+SPARKNET_CPU=avx1 run cpu_bad time --model net.prototxt --iterations 1
+check "SPARKNET_CPU=avx1: one error naming the variable, exit 64" bash -c "
+  [ $RC -eq 64 ] && [ \$(wc -l <'$ERR') -eq 1 ] && grep -q \"SPARKNET_CPU='avx1'\" '$ERR'"
+
 # --- parallel HDF5 under mpirun: two ranks open the source collectively
 if command -v mpirun >/dev/null; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent=false

@@ -104,6 +104,19 @@ func activationCount(_ net: Net) -> (data: Int, diff: Int) {
     return (unique(\.data), unique(\.diff))
 }
 
+/// FLOPs of one training step: 2·m·n·k per product of every convolution and inner product,
+/// forward and weight gradient, plus the input gradient where the net propagates one.
+func stepFlops(_ net: Net) -> Double {
+    var flops = 0.0
+    for (l, layer) in net.layers.enumerated() where layer is ConvolutionLayer || layer is InnerProductLayer {
+        guard let w = layer.blobs.first, let top = net.tops[l].first, let n = top.shape.first else { continue }
+        let positions = layer is ConvolutionLayer ? top.shape.dropFirst(2).reduce(1, *) : 1
+        let passes = net.bottomNeedBackward[l].first == true ? 3.0 : 2.0
+        flops += passes * 2 * Double(w.count * positions * n)
+    }
+    return flops
+}
+
 func sgemmProbe(_ o: Options) {
     let n = o.int("size", 1024), iters = o.int("iterations", 10)
     openblas_set_num_threads(Int32(o.int("threads", 1)))
@@ -151,7 +164,8 @@ func stepProbe(_ o: Options) throws {
     let perRank = slowest(perStep, comm)
     if comm.isRoot {
         print(json([("probe", "step"), ("model", model), ("ranks", comm.size), ("threads", Parallel.threads),
-                    ("tau", tau), ("batch", batch), ("ms", perRank),
+                    ("tau", tau), ("batch", batch), ("ms", perRank), ("flops", stepFlops(net)),
+                    ("kernel_path", ConvolutionLayer.kernelPath),
                     ("images_per_s", Double(comm.size * batch * iters) / (maxTotal / 1e3)),
                     ("params", net.parameterCount), ("activations", activations.data),
                     ("activation_diffs", activations.diff),

@@ -12,9 +12,18 @@
 extern "C" {
 #endif
 
-/// 1 when this CPU runs the AVX2/FMA kernels (x86-64 with AVX2 and FMA), else 0: callers then
-/// fall back to im2col + sgemm.
+/// 1 when the kernels run here (x86-64 with AVX2 and FMA, and not forced off), else 0: callers
+/// then fall back to im2col + sgemm.
 int ck_available(void);
+
+/// The kernel path in use: 2 AVX-512, 1 AVX2/FMA, 0 none (im2col + sgemm). Chosen once from the
+/// CPU's features; the environment variable SPARKNET_CPU=avx2|portable (or avx512, auto) forces a
+/// lower one. Both kernel paths give the same bits.
+int ck_isa(void);
+
+/// Tests: sets the path to `level` (at most what the CPU runs; -1: as at start-up) and returns
+/// it. Only while no convolution runs: weights packed for one path are not valid for another.
+int ck_force_isa(int level);
 
 /// Packs A (M × K, row stride lda) into the layout ck_conv2d reads: row blocks of at most 6 rows,
 /// each stored k-major. `packed` holds M·K floats.

@@ -14,7 +14,8 @@ import CaffeProto
 /// column block than on the whole batch's, and the workspace stays small (the memory target).
 /// The result (M, chunk·outHW) is then scattered to the top's (N, M, outHW) layout with the bias.
 ///
-/// On CPUs with AVX2/FMA the kernels of Sources/CKernels take over (`usesImplicitGEMM`):
+/// On CPUs with AVX2/FMA (AVX-512 where present) the kernels of Sources/CKernels take over
+/// (`usesImplicitGEMM`; `kernelPath` says which):
 /// - forward: `ck_conv2d` packs the taps straight from the (padded) image and writes each output
 ///   plane with its bias (no column matrix);
 /// - weight and bias gradient (column stride 1, outW a multiple of 8): `ck_conv2d_weight_grad`
@@ -24,8 +25,22 @@ import CaffeProto
 ///   by `ck_conv2d_input_grad`, which adds each tile straight into the image (col2im fused in).
 /// Everything else keeps the im2col + sgemm path above. docs/performance.md has the measurements.
 public final class ConvolutionLayer: Layer {
-    /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels.
+    /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels (and SPARKNET_CPU=portable does
+    /// not turn them off).
     public static let kernelsAvailable = ck_available() != 0
+
+    /// The kernels' instruction set, chosen once from the CPU's features: "avx512", "avx2", or
+    /// "portable" (im2col + OpenBLAS). SPARKNET_CPU=avx2 or portable forces a lower one.
+    public static var kernelPath: String { Self.pathNames[Int(ck_isa())] }
+    static let pathNames = ["portable", "avx2", "avx512"]
+
+    /// Tests: runs the kernels on `path` (at most what the CPU runs; nil: as chosen at start-up)
+    /// and returns the path in effect. Call only while no convolution runs.
+    @discardableResult
+    public static func forceKernelPath(_ path: String?) -> String {
+        let level = path.flatMap { pathNames.firstIndex(of: $0) } ?? -1
+        return pathNames[Int(ck_force_isa(Int32(level)))]
+    }
     /// Whether this layer uses them (tests turn it off to check both paths against each other);
     /// stays false where the CPU lacks them.
     public var usesImplicitGEMM = ConvolutionLayer.kernelsAvailable {
