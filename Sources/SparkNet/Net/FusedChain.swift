@@ -9,7 +9,8 @@
 /// below 0 is not fused (its in-place backward reads the sign of its output, which is not the
 /// input's). The layers stay separate objects (weights, .caffemodel, `time` rows): the chain's
 /// first layer does the work in forward and its last in backward, the others nothing. The
-/// operations and their order are the unfused layers', so the results are too.
+/// operations and their order are the unfused layers', so the results are too (but for the
+/// Eltwise's top's diff, which keeps the ReLU's output gradient: no layer reads it).
 /// `NetContext.fusesLayers` (SPARKNET_NO_FUSION=1) turns fusion off.
 struct FusedChain {
     enum Kind {
@@ -26,11 +27,11 @@ struct FusedChain {
     /// The chains of `net`, which is set up.
     static func find(in net: Net) -> [FusedChain] {
         var chains: [FusedChain] = [], l = 0
-        /// Layer i's slope when it is a ReLU in place on `blob` (fusable: slope ≥ 0).
-        func relu(_ i: Int, on blob: Blob) -> (ReLULayer, Float)? {
+        /// Layer i, when it is a ReLU in place on `blob` with a slope ≥ 0.
+        func relu(_ i: Int, on blob: Blob) -> ReLULayer? {
             guard i < net.layers.count, let r = net.layers[i] as? ReLULayer, net.bottoms[i][0] === blob,
                   net.tops[i][0] === blob, r.param.reluParam.negativeSlope >= 0 else { return nil }
-            return (r, r.param.reluParam.negativeSlope)
+            return r
         }
         while l < net.layers.count {
             var chain: (Kind, Int)?
@@ -38,9 +39,9 @@ struct FusedChain {
                let scale = net.layers[l + 1] as? ScaleLayer, scale.fusedAfterBatchNorm(slope: nil) != nil {
                 // the Scale is in place right after this in-place BatchNorm (`reuseSavedOutput`)
                 let r = relu(l + 2, on: net.tops[l][0])
-                chain = (.normalize(bn, scale, r?.0), r == nil ? l + 1 : l + 2)
+                chain = (.normalize(bn, scale, r), r == nil ? l + 1 : l + 2)
             } else if let sum = net.layers[l] as? EltwiseLayer, sum.sums, let r = relu(l + 1, on: net.tops[l][0]) {
-                chain = (.sum(sum, r.0), l + 1)
+                chain = (.sum(sum, r), l + 1)
             }
             guard let (kind, last) = chain else { l += 1; continue }
             let isSum = if case .sum = kind { true } else { false }
