@@ -40,11 +40,9 @@ struct Time: Verb {
         let net = try BenchmarkNet.build(model: model, phase: phase, seed: seed)
         let n = net.layers.count
         net.fillInputsWithNoise(seed: seed)
-        // Caffe's `caffe time` calls Backward on every layer with bottom_need_backward.
-        func backwardLayer(_ l: Int) {
-            net.layers[l].backward(top: net.tops[l], propagateDown: net.bottomNeedBackward[l],
-                                   bottom: net.bottoms[l])
-        }
+        // Caffe's `caffe time` calls Backward on every layer with bottom_need_backward. A fused
+        // chain (FusedChain) shows its time on its first layer in forward, its last in backward.
+        func backwardLayer(_ l: Int) { net.backwardLayer(l, always: true) }
 
         Log.info("Performing Forward")
         let initialLoss = try comm.agree { try net.forward() }

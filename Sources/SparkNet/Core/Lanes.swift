@@ -88,3 +88,81 @@ func laneNegativePower(_ n: Int, _ x: UnsafePointer<Float>, _ beta: Float, _ y: 
     default: for i in 0..<n { y[i] = powf(x[i], -beta) }
     }
 }
+
+// Fused BatchNorm → Scale (→ ReLU) (see FusedChain): the same operations, in the same order, as
+// laneNormalize, laneAffine, ReLULayer and laneDotAndSum/laneNormGradient, one pass instead of
+// three. `slope` nil: no ReLU. Swift's max(p, 0) is `0 >= p ? 0 : p`, min(p, 0) `0 < p ? 0 : p`.
+
+/// ReLULayer's forward: max(p, 0) + slope·min(p, 0) (just max(p, 0) for slope 0).
+@inline(__always) private func relu(_ p: Lanes, _ slope: Float?) -> Lanes {
+    guard let slope else { return p }
+    let zero = Lanes(), positive = p.replacing(with: zero, where: p .<= zero)
+    return slope == 0 ? positive : positive + Lanes(repeating: slope) * p.replacing(with: zero, where: p .> zero)
+}
+
+@inline(__always) private func relu(_ p: Float, _ slope: Float?) -> Float {
+    guard let slope else { return p }
+    return slope == 0 ? max(p, 0) : max(p, 0) + slope * min(p, 0)
+}
+
+/// ReLULayer's backward: dy·(p > 0 ? 1 : slope). p > 0 exactly where the ReLU's output is, for
+/// slope ≥ 0.
+@inline(__always) private func reluGradient(_ dy: Lanes, _ p: Lanes, _ slope: Float?) -> Lanes {
+    guard let slope else { return dy }
+    return dy * Lanes(repeating: slope).replacing(with: 1, where: p .> 0)
+}
+
+@inline(__always) private func reluGradient(_ dy: Float, _ p: Float, _ slope: Float?) -> Float {
+    guard let slope else { return dy }
+    return dy * (p > 0 ? 1 : slope)
+}
+
+/// z[i] = (x[i] − m)·k, y[i] = relu(z[i]·s + b) (y may be x).
+func laneNormalizeAffineReLU(_ n: Int, _ x: UnsafePointer<Float>, _ m: Float, _ k: Float, _ s: Float, _ b: Float,
+                             _ slope: Float?, _ y: UnsafeMutablePointer<Float>, _ z: UnsafeMutablePointer<Float>) {
+    let mv = Lanes(repeating: m), kv = Lanes(repeating: k), sv = Lanes(repeating: s), bv = Lanes(repeating: b)
+    var i = 0
+    while i &+ 8 <= n {
+        let t = (load(x + i) - mv) * kv
+        store(t, z + i); store(relu(t * sv + bv, slope), y + i)
+        i &+= 8
+    }
+    while i < n { let t = (x[i] - m) * k; z[i] = t; y[i] = relu(t * s + b, slope); i &+= 1 }
+}
+
+/// With g = reluGradient(dy, z·s + b) (the Scale's output gradient) and h = g·s (the
+/// BatchNorm's): (Σ g·z, Σ g) for the Scale's scale and bias, (Σ h·z, Σ h) for the BatchNorm.
+func laneAffineReLUSums(_ n: Int, _ dy: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ s: Float, _ b: Float,
+                        _ slope: Float?) -> (scaleDot: Float, scaleSum: Float, normDot: Float, normSum: Float) {
+    let sv = Lanes(repeating: s), bv = Lanes(repeating: b), zero = Lanes()
+    var gz = Lanes(), g = Lanes(), hz = Lanes(), h = Lanes(), i = 0
+    while i &+ 8 <= n {
+        let zv = load(z + i)
+        let gv = reluGradient(load(dy + i), zv * sv + bv, slope), hv = gv * sv + zero
+        gz += gv * zv; g += gv; hz += hv * zv; h += hv
+        i &+= 8
+    }
+    var r = (scaleDot: gz.sum(), scaleSum: g.sum(), normDot: hz.sum(), normSum: h.sum())
+    while i < n {
+        let gi = reluGradient(dy[i], z[i] * s + b, slope), hi = gi * s + 0
+        r.scaleDot += gi * z[i]; r.scaleSum += gi; r.normDot += hi * z[i]; r.normSum += hi
+        i &+= 1
+    }
+    return r
+}
+
+/// dx[i] = (h[i] + a·z[i] + g)·k with h as in laneAffineReLUSums (dx may be dy).
+func laneAffineReLUNormGradient(_ n: Int, _ dy: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ s: Float,
+                                _ b: Float, _ slope: Float?, _ a: Float, _ g: Float, _ k: Float,
+                                _ dx: UnsafeMutablePointer<Float>) {
+    let sv = Lanes(repeating: s), bv = Lanes(repeating: b), zero = Lanes()
+    let av = Lanes(repeating: a), gv = Lanes(repeating: g), kv = Lanes(repeating: k)
+    var i = 0
+    while i &+ 8 <= n {
+        let zv = load(z + i)
+        let hv = reluGradient(load(dy + i), zv * sv + bv, slope) * sv + zero
+        store((hv + av * zv + gv) * kv, dx + i)
+        i &+= 8
+    }
+    while i < n { dx[i] = (reluGradient(dy[i], z[i] * s + b, slope) * s + 0 + a * z[i] + g) * k; i &+= 1 }
+}

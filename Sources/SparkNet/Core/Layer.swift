@@ -1,4 +1,5 @@
 import CaffeProto
+import Foundation
 
 /// What the layers of one net share: the seeded generator (fillers, dropout), the scratch
 /// workspace, and the data sources that feed data layers.
@@ -7,6 +8,10 @@ public final class NetContext {
     public let workspace = Workspace()
     /// Supplies a `BatchSource` for a data layer (HDF5Data) by its LayerParameter and phase.
     public var sourceProvider: ((Caffe_LayerParameter, Caffe_Phase) throws -> BatchSource)?
+    /// Whether a Net built on this context runs ResNet's in-place chains (BatchNorm → Scale →
+    /// ReLU, Eltwise → ReLU) as one pass over memory (`FusedChain`). `SPARKNET_NO_FUSION=1` in
+    /// the environment turns it off, to compare.
+    public var fusesLayers = ProcessInfo.processInfo.environment["SPARKNET_NO_FUSION"] != "1"
 
     public init(seed: UInt64 = 1701,
                 sourceProvider: ((Caffe_LayerParameter, Caffe_Phase) throws -> BatchSource)? = nil) {

@@ -34,6 +34,13 @@ public final class BatchNormLayer: Layer {
 
     override public func paramMultipliers(_ i: Int) -> (lr: Float, decay: Float) { (0, 0) }
 
+    /// The in-place Scale (per channel) and ReLU after this layer, which a fused pass computes
+    /// together with it (see FusedChain). `slope` nil: no ReLU; gradients nil: not wanted.
+    struct ScaleAndReLU {
+        let scale: UnsafePointer<Float>, bias: UnsafePointer<Float>?, slope: Float?
+        let scaleDiff: UnsafeMutablePointer<Float>?, biasDiff: UnsafeMutablePointer<Float>?
+    }
+
     override public func setUp(bottom: [Blob], top: [Blob]) throws {
         let p = param.batchNormParam
         movingAverageFraction = p.movingAverageFraction
@@ -63,6 +70,11 @@ public final class BatchNormLayer: Layer {
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        forward(bottom: bottom, top: top, then: nil)
+    }
+
+    /// Forward; with `after`, the top is the output of the Scale and ReLU that follow in place.
+    func forward(bottom: [Blob], top: [Blob], then after: ScaleAndReLU?) {
         let b = bottom[0]
         let num = b.shape[0], C = channels
         let S = b.count / (num * C)
@@ -92,7 +104,12 @@ public final class BatchNormLayer: Layer {
                 let k = 1 / sd[c]
                 for n in 0..<num {
                     let o = (n * C + c) * S
-                    laneNormalize(S, x + o, mu[c], k, y + o, z + o)
+                    if let after {
+                        laneNormalizeAffineReLU(S, x + o, mu[c], k, after.scale[c], after.bias?[c] ?? 0, after.slope,
+                                                y + o, z + o)
+                    } else {
+                        laneNormalize(S, x + o, mu[c], k, y + o, z + o)
+                    }
                 }
             }
         }
@@ -109,6 +126,12 @@ public final class BatchNormLayer: Layer {
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown[0] else { return }
+        backward(top: top, bottom: bottom, through: nil)
+    }
+
+    /// Backward; with `after`, the top's gradient is that of the Scale and ReLU that follow in
+    /// place, and their gradients are taken on the way (the Scale's accumulate).
+    func backward(top: [Blob], bottom: [Blob], through after: ScaleAndReLU?) {
         let b = bottom[0]
         let num = b.shape[0], C = channels
         let S = b.count / (num * C)
@@ -119,9 +142,30 @@ public final class BatchNormLayer: Layer {
         let inv = Float(-1.0 / Double(num * S))
         // dx = (dy − mean(dy) − mean(dy·y)·y) / sqrt(var + eps), means over (N, S) per channel;
         // with global statistics dx = dy / sqrt(var + eps). Whole channels per thread.
+        // Fused: the same with dy·relu′ for the Scale's gradient, s·that for this layer's dy.
         Parallel.forEachRange(C) { _, channels in
             for c in channels {
                 var a: Float = 0, g: Float = 0
+                if let after {
+                    let s = after.scale[c], b = after.bias?[c] ?? 0
+                    if !global || after.scaleDiff != nil || after.biasDiff != nil {
+                        var sa: Float = 0, sg: Float = 0
+                        for n in 0..<num {
+                            let o = (n * C + c) * S
+                            let r = laneAffineReLUSums(S, dy + o, yN + o, s, b, after.slope)
+                            sa += r.scaleDot; sg += r.scaleSum; a += r.normDot; g += r.normSum
+                        }
+                        after.scaleDiff?[c] += sa
+                        after.biasDiff?[c] += sg
+                        if global { a = 0; g = 0 }
+                    }
+                    let k = 1 / sd[c]
+                    for n in 0..<num {
+                        let o = (n * C + c) * S
+                        laneAffineReLUNormGradient(S, dy + o, yN + o, s, b, after.slope, inv * a, inv * g, k, dx + o)
+                    }
+                    continue
+                }
                 if !global {
                     for n in 0..<num {
                         let o = (n * C + c) * S

@@ -32,7 +32,15 @@ public final class EltwiseLayer: Layer {
         if op == .max { try maxIndex.reshapeLike(bottom[0]) }
     }
 
+    /// SUM: an in-place ReLU after this layer can be computed in its pass (see FusedChain).
+    var sums: Bool { op == .sum }
+
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        forward(bottom: bottom, top: top, reluSlope: nil)
+    }
+
+    /// Forward; with `reluSlope` (SUM only), the top is the output of the ReLU that follows in place.
+    func forward(bottom: [Blob], top: [Blob], reluSlope: Float?) {
         let n = top[0].count
         let y = top[0].data
         switch op {
@@ -45,14 +53,25 @@ public final class EltwiseLayer: Layer {
             }
         case .sum:
             // y = c0·x0 first (rather than zeroing y) so that a top in place on bottom 0 stays
-            // right; then y += c_k·x_k. Element-wise, over slices in parallel.
+            // right; then y += c_k·x_k, then the fused ReLU. Element-wise, over slices in
+            // parallel, in blocks that stay in cache between the passes.
             let c = coeffs
-            Parallel.forEachSlice(n) { r in
-                let x0 = bottom[0].data, c0 = c[0]
-                for i in r { y[i] = c0 * x0[i] }
-                for k in 1..<bottom.count {
-                    let x = bottom[k].data, ck = c[k]
-                    for i in r { y[i] += ck * x[i] }
+            Parallel.forEachSlice(n) { slice in
+                for start in stride(from: slice.lowerBound, to: slice.upperBound, by: 4096) {
+                    let r = start..<min(start + 4096, slice.upperBound)
+                    let x0 = bottom[0].data, c0 = c[0]
+                    for i in r { y[i] = c0 * x0[i] }
+                    for k in 1..<bottom.count {
+                        let x = bottom[k].data, ck = c[k]
+                        for i in r { y[i] += ck * x[i] }
+                    }
+                    if let slope = reluSlope {   // as ReLULayer
+                        if slope == 0 {
+                            for i in r { y[i] = max(y[i], 0) }
+                        } else {
+                            for i in r { y[i] = max(y[i], 0) + slope * min(y[i], 0) }
+                        }
+                    }
                 }
             }
         case .max:
@@ -70,7 +89,27 @@ public final class EltwiseLayer: Layer {
     }
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
+        backward(top: top, propagateDown: propagateDown, bottom: bottom, reluSlope: nil)
+    }
+
+    /// Backward; with `reluSlope` (SUM only), the top's gradient is that of the ReLU that
+    /// follows in place (its output is the top's data).
+    func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob], reluSlope: Float?) {
         let n = top[0].count
+        if let slope = reluSlope {
+            // dx_k = c_k·(dy·(y > 0 ? 1 : slope)), bottom 0 last: it may be the top, in place.
+            let y = top[0].data, dy = top[0].diff, c = coeffs
+            Parallel.forEachSlice(n) { slice in
+                for start in stride(from: slice.lowerBound, to: slice.upperBound, by: 4096) {
+                    let r = start..<min(start + 4096, slice.upperBound)
+                    for k in bottom.indices.reversed() where propagateDown[k] {
+                        let dx = bottom[k].diff, ck = c[k]
+                        for i in r { dx[i] = ck * (dy[i] * (y[i] > 0 ? 1 : slope)) }
+                    }
+                }
+            }
+            return
+        }
         let y = top[0].data, dy = top[0].diff
         for (k, b) in bottom.enumerated() where propagateDown[k] {
             let dx = b.diff

@@ -38,6 +38,16 @@ public final class ScaleLayer: Layer {
         inputSavedElsewhere = true
     }
 
+    /// When this Scale follows an in-place BatchNorm (`reuseSavedOutput`) with one learned value
+    /// per channel (axis 1): the fused pass's view of it (see FusedChain), with the ReLU's slope.
+    func fusedAfterBatchNorm(slope: Float?) -> BatchNormLayer.ScaleAndReLU? {
+        guard inputSavedElsewhere, axis == 1, blobs[0].numAxes == 1 else { return nil }
+        let bias = biasTerm ? blobs[1] : nil
+        return .init(scale: blobs[0].data, bias: bias?.data, slope: slope,
+                     scaleDiff: paramPropagateDown[0] ? blobs[0].diff : nil,
+                     biasDiff: biasTerm && paramPropagateDown[1] ? blobs[1].diff : nil)
+    }
+
     private func checkedAxis(_ b: Blob) throws -> Int {
         let a = Int(param.scaleParam.axis)
         try require(a >= -b.numAxes && a < b.numAxes,

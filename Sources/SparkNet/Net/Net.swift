@@ -38,6 +38,14 @@ public final class Net {
     /// sharing it): once `backward()` has passed that layer, the param's gradient is final.
     public private(set) var paramLastBackwardLayer: [Int] = []
 
+    /// The chain each layer belongs to, if it runs fused with its neighbours (`FusedChain`).
+    private var chainOf: [FusedChain?] = []
+    /// The ranges of layers that run as one pass (`FusedChain`; none without
+    /// `context.fusesLayers`).
+    public var fusedLayers: [ClosedRange<Int>] {
+        chainOf.indices.compactMap { l in chainOf[l].flatMap { $0.layers.lowerBound == l ? $0.layers : nil } }
+    }
+
     /// The weight arena: every learnable blob's data, contiguous.
     public let weights: UnsafeMutableBufferPointer<Float>
     /// The gradient arena, laid out like `weights`.
@@ -228,6 +236,10 @@ public final class Net {
         paramOwners = ownerDefs
         // Shared params bound after set-up: reshape once more so no layer caches a stale size.
         try reshape()
+        chainOf = Array(repeating: nil, count: layers.count)
+        if context.fusesLayers {
+            for c in FusedChain.find(in: self) { for l in c.layers { chainOf[l] = c } }
+        }
     }
 
     deinit {
@@ -255,16 +267,25 @@ public final class Net {
         }
     }
 
-    /// Runs layer `l` forward.
+    /// Runs layer `l` forward (a fused chain's first layer runs the chain, the others nothing).
     @inline(__always)
     public func forwardLayer(_ l: Int) throws {
+        if let c = chainOf[l] {
+            if l == c.layers.lowerBound { c.forward(self) }
+            return
+        }
         try layers[l].forward(bottom: bottoms[l], top: tops[l])
     }
 
-    /// Runs layer `l` backward if it needs to.
+    /// Runs layer `l` backward if it needs to, or `always` (as `caffe time`; the layer then
+    /// honours the propagate-down flags alone). A chain fused in backward runs at its last layer.
     @inline(__always)
-    public func backwardLayer(_ l: Int) {
-        guard layerNeedBackward[l] else { return }
+    public func backwardLayer(_ l: Int, always: Bool = false) {
+        guard always || layerNeedBackward[l] else { return }
+        if let c = chainOf[l], c.fusesBackward {
+            if l == c.layers.upperBound { c.backward(self) }
+            return
+        }
         layers[l].backward(top: tops[l], propagateDown: bottomNeedBackward[l], bottom: bottoms[l])
     }
 
