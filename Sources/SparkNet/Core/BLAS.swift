@@ -4,34 +4,44 @@ import CBLAS
 // transposes), so layer code reads like Caffe's math_functions.
 
 /// C(m×n) = alpha·op(A)·op(B) + beta·C, row-major; op(A) is m×k, op(B) is k×n.
-/// With several `Parallel.threads` and at least 2^20 multiply-adds, the wider of C's two sides is
-/// split into blocks of 16-column (or row) multiples, one single-threaded sgemm per thread.
+/// With at least 2^20 multiply-adds, the wider of C's two sides is cut into `gemmBlocks` blocks
+/// (multiples of 16 columns or rows), one single-threaded sgemm each, shared by `Parallel.threads`.
 public func gemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
                  _ alpha: Float, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                  _ beta: Float, _ c: UnsafeMutablePointer<Float>) {
     let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
     let lda = transA ? m : k, ldb = transB ? k : n
-    guard Parallel.threads > 1 && m * n * k >= 1 << 20 && max(m, n) >= 32 else {
+    guard m * n * k >= 1 << 20 && max(m, n) >= 32 else {
         cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda),
                     b, blasint(ldb), beta, c, blasint(n))
         return
     }
+    // A large product is cut into `gemmBlocks` blocks of columns (or rows) whatever the thread
+    // count, one sgemm call each, and threads take whole blocks: OpenBLAS's result for an element
+    // depends on the call's shape, so cutting by thread count would change the bits with it.
     let splitN = n >= m
-    let units = ((splitN ? n : m) + 15) / 16
-    Parallel.forEachRange(units) { _, r in
-        let lo = 16 * r.lowerBound, hi = min(splitN ? n : m, 16 * r.upperBound)
-        if splitN {
-            // C[:, lo..<hi] = op(A) · op(B)[:, lo..<hi]
-            cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(hi - lo), blasint(k), alpha, a, blasint(lda),
-                        b + (transB ? lo * k : lo), blasint(ldb), beta, c + lo, blasint(n))
-        } else {
-            // C[lo..<hi, :] = op(A)[lo..<hi, :] · op(B)
-            cblas_sgemm(CblasRowMajor, ta, tb, blasint(hi - lo), blasint(n), blasint(k), alpha,
-                        a + (transA ? lo : lo * k), blasint(lda),
-                        b, blasint(ldb), beta, c + lo * n, blasint(n))
+    let dim = splitN ? n : m
+    let width = ((dim + gemmBlocks - 1) / gemmBlocks + 15) / 16 * 16
+    let blocks = (dim + width - 1) / width
+    Parallel.forEachRange(blocks) { _, r in
+        for block in r {
+            let lo = block * width, hi = min(dim, lo + width)
+            if splitN {
+                // C[:, lo..<hi] = op(A) · op(B)[:, lo..<hi]
+                cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(hi - lo), blasint(k), alpha, a, blasint(lda),
+                            b + (transB ? lo * k : lo), blasint(ldb), beta, c + lo, blasint(n))
+            } else {
+                // C[lo..<hi, :] = op(A)[lo..<hi, :] · op(B)
+                cblas_sgemm(CblasRowMajor, ta, tb, blasint(hi - lo), blasint(n), blasint(k), alpha,
+                            a + (transA ? lo : lo * k), blasint(lda),
+                            b, blasint(ldb), beta, c + lo * n, blasint(n))
+            }
         }
     }
 }
+
+/// Blocks a large `gemm` is cut into (enough for 1, 2 or 4 threads to share evenly).
+let gemmBlocks = 4
 
 /// y = alpha·op(A)·x + beta·y, A is m×n row-major.
 @inline(__always)
