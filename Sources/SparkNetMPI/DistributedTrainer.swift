@@ -196,9 +196,7 @@ public final class DistributedTrainer {
         try require(options.tau > 0, "--tau must be positive, got \(options.tau)")
         if let share = options.tauAutoShare {
             try require(share > 0 && share < 1, "--tau auto:SHARE: SHARE must be more than 0 and less than 100 percent, got \(share * 100)")
-            try require([.average, .master, .easgd].contains(options.sync),
-                        "--tau auto chooses how many local steps a round has: it needs --sync average, master or easgd (gradient exchanges every step; async-easgd has no common round end), got --sync \(options.sync.rawValue)")
-            try require(options.roundSeconds == nil, "--tau auto and --round-seconds both decide when rounds end; give one of them")
+            try TauSetting.requireAutoFits(sync: options.sync, roundSeconds: options.roundSeconds)
             tauAuto = TauAuto(share: share, tau: options.tau)
         }
         tau = options.tau

@@ -30,6 +30,14 @@ public enum TauSetting: Equatable, Sendable {
         self = .auto(share: percent / 100)
     }
 
+    /// `--tau auto` decides how many local steps a round has: it needs a mode with rounds that
+    /// end together, and no `--round-seconds`, which decides the same.
+    public static func requireAutoFits(sync: SyncMode, roundSeconds: Double?) throws {
+        try require([.average, .master, .easgd].contains(sync),
+                    "--tau auto needs --sync average, master or easgd (gradient exchanges every step; async-easgd has no common round end), got --sync \(sync.rawValue)")
+        try require(roundSeconds == nil, "--tau auto and --round-seconds both decide when rounds end; give one of them")
+    }
+
     /// τ of the first round.
     public var initialTau: Int {
         switch self {

@@ -77,7 +77,7 @@ struct Plan: Verb {
     func run() throws {
         let comm = Communicator.world
         let (params, batch, measured) = try comm.agree { () throws -> (Int, Int, Double?) in
-            let solver = try Self.solver(model)
+            let solver = try BenchmarkSolver.make(model: model)
             let batch = DistributedTrainer.batchSize(of: solver.net)
             guard computeMs == nil else { return (solver.net.parameterCount, batch, nil) }
             try solver.step(1)
@@ -125,25 +125,5 @@ struct Plan: Verb {
         let lines = ["| " + names.joined(separator: " | ") + " |", "|" + String(repeating: "---|", count: names.count)]
             + rows.map { "| " + $0.joined(separator: " | ") + " |" }
         return header + "\n\n" + lines.joined(separator: "\n")
-    }
-
-    /// An SGD solver (momentum 0.9, weight decay 5e-4, as Caffe's examples) around the net.
-    static func solver(_ model: String) throws -> Solver {
-        var sp = Caffe_SolverParameter()
-        sp.netParam = try Prototxt.readNet(model)
-        sp.baseLr = 0.01
-        sp.momentum = 0.9
-        sp.weightDecay = 5e-4
-        sp.lrPolicy = "fixed"
-        sp.display = 0
-        sp.maxIter = Int32.max
-        sp.snapshot = 0
-        sp.snapshotAfterTrain = false
-        sp.randomSeed = 1701
-        let seed: UInt64 = 1701
-        let solver = try Solver(param: sp, context: NetContext(seed: seed, sourceProvider: DataSources.provider(seed: seed)))
-        solver.writesFiles = false
-        solver.net.fillInputsWithNoise(seed: seed)
-        return solver
     }
 }

@@ -81,14 +81,11 @@ struct Train: Verb {
         if weights != nil && snapshot != nil && snapshot != "auto" {
             throw ValidationError("give --snapshot to resume training or --weights to fine-tune, not both (--snapshot auto may go with --weights, used when there is no snapshot)")
         }
-        let tauSetting: TauSetting
-        do { tauSetting = try TauSetting(parsing: tau) } catch let e as SparkNetError { throw ValidationError(e.message) }
-        if case .auto = tauSetting {
-            guard [.average, .master, .easgd].contains(sync) else {
-                throw ValidationError("--tau auto needs --sync average, master or easgd (gradient exchanges every step; async-easgd has no common round end), got --sync \(sync.rawValue)")
+        do {
+            if case .auto = try TauSetting(parsing: tau) {
+                try TauSetting.requireAutoFits(sync: sync, roundSeconds: roundSeconds)
             }
-            guard roundSeconds == nil else { throw ValidationError("--tau auto and --round-seconds both decide when rounds end; give one of them") }
-        }
+        } catch let e as SparkNetError { throw ValidationError(e.message) }
         if let r = roundSeconds, r <= 0 { throw ValidationError("--round-seconds must be positive") }
         guard bucketMB >= 0 && bucketMB.isFinite else { throw ValidationError("--bucket-mb must be 0 (no overlap) or positive, got \(bucketMB)") }
         if let k = keepSnapshots, k < 1 { throw ValidationError("--keep-snapshots must be at least 1") }

@@ -74,25 +74,6 @@ func json(_ pairs: [(String, Any)]) -> String {
 /// Slowest rank's value of each entry.
 func slowest(_ v: [Double], _ comm: Communicator) -> [Double] { comm.allreduce(v, .max) }
 
-/// A SGD solver (Caffe's LeNet settings: lr 0.01, momentum 0.9, weight decay 5e-4) on `model`.
-func makeSolver(_ model: String) throws -> Solver {
-    var sp = Caffe_SolverParameter()
-    sp.netParam = try Prototxt.readNet(model)
-    sp.baseLr = 0.01
-    sp.momentum = 0.9
-    sp.weightDecay = 5e-4
-    sp.lrPolicy = "fixed"
-    sp.display = 0
-    sp.maxIter = Int32.max
-    sp.snapshot = 0
-    sp.snapshotAfterTrain = false
-    sp.randomSeed = 1701
-    let solver = try Solver(param: sp, context: NetContext(seed: 1701))
-    solver.writesFiles = false
-    solver.net.fillInputsWithNoise(seed: 1701 &+ UInt64(MPIEnvironment.rank))
-    return solver
-}
-
 /// Floats of activation data and of activation diffs, each memory counted once: in-place tops,
 /// and Split, Flatten and Reshape tops that share their bottom's data (and diff), are not extra.
 func activationCount(_ net: Net) -> (data: Int, diff: Int) {
@@ -142,7 +123,7 @@ func stepProbe(_ o: Options) throws {
     let comm = Communicator.world
     let iters = o.int("iterations", 20), warmup = o.int("warmup", 3), tau = o.int("tau", 0)
     let overhead = currentRSS()   // runtime + MPI + BLAS, before the net exists
-    let solver = try makeSolver(model)
+    let solver = try BenchmarkSolver.make(model: model, noiseSeed: 1701 &+ UInt64(MPIEnvironment.rank))
     let sync = tau > 0 ? try makeSynchronizer(.average, communicator: comm) : nil
     try solver.step(warmup)
     comm.barrier()
@@ -179,7 +160,7 @@ func allreduceProbe(_ o: Options) throws {
     guard let model = o.string("model") else { throw SparkNetError("allreduce: --model is required") }
     let comm = Communicator.world
     let iters = o.int("iterations", 50)
-    let solver = try makeSolver(model)
+    let solver = try BenchmarkSolver.make(model: model, noiseSeed: 1701 &+ UInt64(MPIEnvironment.rank))
     let sync = try makeSynchronizer(.average, communicator: comm)
     let n = solver.net.weights.count
     let bare = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
