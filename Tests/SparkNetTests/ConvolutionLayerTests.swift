@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SparkNet
 import SparkNetTestSupport
@@ -316,6 +317,65 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
 /// they must agree bit for bit, forward and backward, on residual-net shapes (16–64 channels,
 /// 3×3 and 1×1, stride 1 and 2) and on shapes whose rows split into uneven blocks. Runs every path
 /// this CPU has (on a CPU without AVX-512 both runs take AVX2, and the test still passes).
+/// Winograd F(2×2, 3×3) (Sources/CKernels/winograd.c) against the direct kernels on the same
+/// layer: forward, input gradient (the transposed convolution) and weight gradient, and a
+/// finite-difference check through it.
+@Suite struct WinogradTests {
+    static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"
+
+    private func layer(_ convParam: String, winograd: Bool) throws -> ConvolutionLayer {
+        let l = try Fixtures.layer("""
+        name: "conv" type: "Convolution" convolution_param { \(convParam) \(Self.conv) }
+        """) as! ConvolutionLayer
+        l.allowsWinograd = winograd
+        return l
+    }
+
+    @Test(arguments: [
+        ("num_output: 16 kernel_size: 3 pad: 1 bias_term: false", [3, 16, 32, 32], true, true),  // ResNet-20 stage 1
+        ("num_output: 32 kernel_size: 3 pad: 1", [2, 32, 16, 16], true, true),                   // stage 2, bias
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 4, 9, 14], true, true),       // odd height, 7 tiles in a row of 8
+        ("num_output: 4 kernel_size: 3 pad: 1", [2, 8, 28, 30], true, true),      // 14 and 15 tiles: partial vectors
+        ("num_output: 8 kernel_size: 3", [2, 4, 10, 18], true, false),            // pad 0: the input gradient pads 2 (col2im)
+        ("num_output: 12 kernel_size: 3 pad: 2", [2, 4, 6, 14], true, true),      // pad 2: the input gradient pads 0
+        ("num_output: 6 kernel_size: 3 pad: 1", [2, 8, 16, 16], false, true),     // 6 outputs: forward stays direct
+        ("num_output: 64 kernel_size: 3 pad: 1", [2, 64, 8, 8], false, false),    // 8-wide planes stay direct
+        ("num_output: 16 kernel_size: 3 pad: 1 stride: 2", [2, 16, 32, 32], false, false),
+    ])
+    func matchesTheDirectKernels(_ convParam: String, _ shape: [Int], _ forward: Bool, _ backward: Bool) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        try #require(getenv("SPARKNET_WINOGRAD").map { String(cString: $0) } != "0", "Winograd turned off")
+        var results: [[[Float]]] = []
+        for winograd in [true, false] {
+            let l = try layer(convParam, winograd: winograd)
+            results.append(try Fixtures.forwardBackward(l, shape: shape))
+            let paths = l.winogradPaths
+            #expect(paths.forward == (winograd && forward) && paths.backward == (winograd && backward),
+                    "\(paths)")
+        }
+        for (a, b) in zip(results[0], results[1]) {
+            #expect(a.count == b.count && b.contains { $0 != 0 })
+            let scale = max(1, b.map { abs($0) }.max() ?? 1)
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 2e-5 * scale, "max difference \(worst) (scale \(scale))")
+        }
+    }
+
+    @Test(arguments: [
+        ("num_output: 4 kernel_size: 3 pad: 1", [2, 4, 5, 14]),
+        ("num_output: 8 kernel_size: 3 pad: 1 bias_term: false", [1, 4, 4, 16]),
+    ])
+    func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        let l = try layer(convParam, winograd: true)
+        let x = Fixtures.gaussianBlob(shape, seed: 5)
+        let r = try GradientChecker().check(l, bottom: [x], top: [Blob()])
+        #expect(l.winogradPaths == (true, true) || getenv("SPARKNET_WINOGRAD") != nil)
+        #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
+        #expect(r.probed > x.count / 2)
+    }
+}
+
 @Suite(.serialized) struct KernelPathTests {
     @Test(arguments: [
         ("num_output: 16 kernel_size: 3 pad: 1 bias_term: false", [4, 16, 32, 32]),   // ResNet-20 stage 1

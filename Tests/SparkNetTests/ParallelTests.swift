@@ -43,6 +43,8 @@ import SparkNetTestSupport
          [5, 4, 9, 11]),
         // outW not a multiple of 8: the weight gradient through im2col + gemm (its blocks)
         ("type: \"Convolution\" convolution_param { num_output: 8 kernel_size: 3 pad: 1 \(conv) }", [8, 8, 32, 33]),
+        // Winograd F(2×2, 3×3): forward and input gradient an image per thread
+        ("type: \"Convolution\" convolution_param { num_output: 16 kernel_size: 3 pad: 1 \(conv) }", [5, 16, 16, 16]),
         // tiled 2×2 MAX (LeNet's), 3×3/2 MAX with the argmax mask, padded MAX, AVE
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 2 stride: 2 }", [4, 8, 96, 96]),
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),

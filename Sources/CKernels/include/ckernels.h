@@ -59,6 +59,26 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
 int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, int out_h, int out_w,
                          int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w);
 
+
+/// Winograd F(2×2, 3×3) for 3×3, stride-1, dilation-1 convolutions (winograd.c): 16 multiplies
+/// per 2×2 output tile, input channel and output channel instead of 36. 1 when it runs here for
+/// K output channels (a multiple of 4) and C input channels, else 0.
+int ck_wino_applies(int k, int c);
+
+/// Floats of scratch one ck_wino_conv3x3 call needs (per thread).
+long ck_wino_scratch(int k, int c, int out_h, int out_w);
+
+/// U (16·K·C floats) from the 3×3 kernels: w (K, C, 3, 3) when flip = 0; with flip = 1, w is
+/// (C, K, 3, 3) and each kernel is read transposed and rotated by 180° (the input gradient's
+/// convolution). The same plain C on every path.
+void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u);
+
+/// y (K, outH, outW) = 3×3 stride-1 convolution of x (C, H, W), zero-padded by `pad` on each
+/// side (outH = H + 2·pad − 2), [+ bias[k]], overwriting y. `scratch` holds
+/// ck_wino_scratch(K, C, outH, outW) floats. Returns 0, or -1 when it does not apply.
+int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, int pad,
+                    float *y, const float *bias, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,6 @@
 import CKernels
 import CaffeProto
+import Foundation
 
 /// Caffe's Convolution layer for two spatial axes: `y = W ∗ x + b`, with zero padding, stride,
 /// dilation and groups.
@@ -85,6 +86,10 @@ public final class ConvolutionLayer: Layer {
     private var threadScratch = 0
     /// Threads the kernels may use (`Parallel.threads` when the workspace was reserved).
     private var kernelThreads = 1
+    /// Winograd F(2×2, 3×3) for the forward pass and for the input gradient (the transposed
+    /// convolution), where `winogradFits` holds for that direction.
+    private var winogradForward = false
+    private var winogradBackward = false
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
     private var columnCount: Int { geometry.columnCount(batch: chunk) }
@@ -195,7 +200,14 @@ public final class ConvolutionLayer: Layer {
         weightGradChunk = max(1, min(num, Self.columnBudget / max(1, inputImage)))
         let gradImage = numOutput * (outH + 2 * ptH) * (outW + 2 * ptW)
         kernelThreads = Parallel.threads
-        threadScratch = max(inputImage, implicitBackward ? gradImage : 0)
+        winogradForward = allowsWinograd && Self.winogradFits(g, outputs: numOutput, inputs: g.channels, pad: (g.padH, g.padW),
+                                            outW: outW, group: group)
+        winogradBackward = allowsWinograd && implicitBackward
+            && Self.winogradFits(g, outputs: g.channels, inputs: numOutput, pad: (ptH, ptW), outW: g.width, group: group)
+        let winoScratch = max(
+            winogradForward ? Int(ck_wino_scratch(Int32(numOutput), Int32(g.channels), Int32(outH), Int32(outW))) : 0,
+            winogradBackward ? Int(ck_wino_scratch(Int32(g.channels), Int32(numOutput), Int32(g.height), Int32(g.width))) : 0)
+        threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
@@ -204,6 +216,7 @@ public final class ConvolutionLayer: Layer {
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        if usesImplicitGEMM && winogradForward { forwardWinograd(bottom: bottom, top: top); return }
         if usesImplicitGEMM { forwardImplicit(bottom: bottom, top: top); return }
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
         let HW = geometry.outputSpatial
@@ -270,7 +283,8 @@ public final class ConvolutionLayer: Layer {
             let colNeedW = needW && !kernelW
             var colNeedX = needX
             if needX && implicitBackward && usesImplicitGEMM {
-                backwardInputImplicit(dy: dy, dx: b.diff)
+                if winogradBackward { backwardInputWinograd(dy: dy, dx: b.diff) }
+                else { backwardInputImplicit(dy: dy, dx: b.diff) }
                 colNeedX = false
             }
             if !(colNeedW || colNeedX) { continue }
@@ -350,6 +364,65 @@ public final class ConvolutionLayer: Layer {
                                       bias.map { $0 + gi * Mg }, 0)
                     }
                 }
+            }
+        }
+    }
+
+    /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels:
+    /// 3×3, stride 1, no dilation, one group, padding ≤ 2, the kernels on, the output channels a
+    /// multiple of 4, and output rows wide enough that the vectors of 8 tiles are mostly real
+    /// tiles (outW ≥ 14 or a multiple of 16; the 8-wide planes of ResNet stage 3 would compute
+    /// twice their tiles and stay direct: docs/performance.md has the measurements).
+    static func winogradFits(_ g: ConvGeometry, outputs: Int, inputs: Int, pad: (Int, Int), outW: Int,
+                             group: Int) -> Bool {
+        guard !disableWinograd, group == 1, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
+              g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0...2).contains(pad.0),
+              outW >= 14 || outW % 16 == 0 else { return false }
+        return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
+    }
+
+    /// SPARKNET_WINOGRAD=0 keeps every convolution on the direct kernels (comparisons, tests).
+    static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
+
+    /// Tests: whether this layer's forward pass and input gradient run Winograd F(2×2, 3×3).
+    public var winogradPaths: (forward: Bool, backward: Bool) {
+        (usesImplicitGEMM && winogradForward, usesImplicitGEMM && winogradBackward)
+    }
+
+    /// Tests: turns Winograd off (or back on where it fits) for this layer, before the next reshape.
+    public var allowsWinograd = true
+
+    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3), an image per call.
+    private func forwardWinograd(bottom: [Blob], top: [Blob]) {
+        let M = numOutput, C = geometry.channels, g = geometry
+        let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
+        let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
+        ck_wino_pack_weights(blobs[0].data, Int32(M), Int32(C), 0, ws)   // U (16, M, C)
+        let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
+        for (b, t) in zip(bottom, top) {
+            Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+                let scratch = ws + 2 * M * kernelDim + part * threadScratch
+                for n in images {
+                    _ = ck_wino_conv3x3(ws, Int32(M), Int32(C), b.data + n * imageIn, Int32(g.height), Int32(g.width),
+                                        Int32(g.padH), t.data + n * imageOut, bias, scratch)
+                }
+            }
+        }
+    }
+
+    /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by 2 − pad, through
+    /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
+    private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let M = numOutput, C = geometry.channels, g = geometry
+        let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
+        let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
+        ck_wino_pack_weights(blobs[0].data, Int32(C), Int32(M), 1, ws)   // U' (16, C, M)
+        let pad = transposedPad.h
+        Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+            let scratch = ws + 2 * M * kernelDim + part * threadScratch
+            for n in images {
+                _ = ck_wino_conv3x3(ws, Int32(C), Int32(M), dy + n * imageOut, Int32(g.outputH), Int32(g.outputW),
+                                    Int32(pad), dx + n * imageIn, nil, scratch)
             }
         }
     }
