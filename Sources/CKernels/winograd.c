@@ -23,7 +23,10 @@
 
 // Tile geometry of one convolution: tiles_w rounded up to whole vectors of 8.
 typedef struct {
-    int tiles_h, tiles_w, tiles_wp;   // tiles_wp: multiple of 8
+    int tiles_h, tiles_w, tiles_wp;   // tiles_wp: a multiple of 8, or 4 when paired
+    int paired;                        // rows of ≤ 4 tiles: two tile rows per vector
+    int tiles_hp;                      // tile rows, even when paired
+    int half;                          // tiles per tile row in one vector: 8, or 4 when paired
     int hq, wq;                        // the padded image read by the input transform
     int rows_per_block;                // tile rows per block (V and M stay in L2)
 } wgeom_t;
@@ -32,12 +35,16 @@ static wgeom_t wino_geometry(int k, int c, int out_h, int out_w) {
     wgeom_t g;
     g.tiles_h = (out_h + 1) / 2;
     g.tiles_w = (out_w + 1) / 2;
-    g.tiles_wp = (g.tiles_w + 7) / 8 * 8;
-    g.hq = 2 * g.tiles_h + 2;
+    g.paired = g.tiles_w <= 4;
+    g.tiles_wp = g.paired ? 4 : (g.tiles_w + 7) / 8 * 8;
+    g.tiles_hp = g.paired ? (g.tiles_h + 1) / 2 * 2 : g.tiles_h;
+    g.half = g.paired ? 4 : 8;
+    g.hq = 2 * g.tiles_hp + 2;
     g.wq = 2 * g.tiles_wp + 2;
     int budget = 4096 / (c + k);        // tiles per block: 16·(C + K)·T floats ≈ 256 KB
     int rows = budget / g.tiles_wp;
-    g.rows_per_block = rows < 1 ? 1 : (rows > g.tiles_h ? g.tiles_h : rows);
+    if (g.paired) rows = rows / 2 * 2;
+    g.rows_per_block = rows < 1 + g.paired ? 1 + g.paired : (rows > g.tiles_hp ? g.tiles_hp : rows);
     return g;
 }
 
@@ -78,14 +85,21 @@ void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u) {
     }
 }
 
+// 8 floats from r, or (paired: half = 4) 4 from r and 4 from r + gap (the next tile row).
+WT static inline __m256 ld8(const float *r, long gap, int half) {
+    if (half == 8) return _mm256_loadu_ps(r);
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(r)), _mm_loadu_ps(r + gap), 1);
+}
+
 // Bᵀ d B for 8 tiles of one tile row of channel plane `x` (row stride wq), starting at column
 // 2·tx0, written to v[ξ·vs + 0…7].
-WT static inline void input_tile8(const float *x, long wq, float *v, long vs) {
+WT static inline void input_tile8(const float *x, long wq, float *v, long vs, int half) {
     __m256 d[4][4];
+    long gap = 2 * wq;
     for (int i = 0; i < 4; i++) {
         const float *r = x + i * wq;
-        __m256 a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
-        __m256 a2 = _mm256_loadu_ps(r + 2), b2 = _mm256_loadu_ps(r + 10);
+        __m256 a = ld8(r, gap, half), b = ld8(r + half, gap, half);
+        __m256 a2 = ld8(r + 2, gap, half), b2 = ld8(r + 2 + half, gap, half);
         d[i][0] = _mm256_shuffle_ps(a, b, 0x88);
         d[i][1] = _mm256_shuffle_ps(a, b, 0xDD);
         d[i][2] = _mm256_shuffle_ps(a2, b2, 0x88);
@@ -107,8 +121,10 @@ WT static inline void input_tile8(const float *x, long wq, float *v, long vs) {
 }
 
 // Aᵀ m A + bias for 8 tiles: m[ξ·ms + 0…7] → y rows 0 and 1 (row stride ldy), up to `cols`
-// outputs of each (16 for a whole vector), `rows` rows (1 or 2).
-WT static inline void output_tile8(const float *m, long ms, float bias, float *y, long ldy, int rows, int cols) {
+// outputs of each (16 for a whole vector), `rows` rows (1 or 2). Paired (half = 4): the upper
+// 4 tiles go to rows 2 and 3 (`rows2` of them), at most 8 columns each.
+WT static inline void output_tile8(const float *m, long ms, float bias, float *y, long ldy, int rows, int cols,
+                                   int half, int rows2) {
     __m256 t[2][4];
     for (int j = 0; j < 4; j++) {   // Aᵀ m
         __m256 m0 = _mm256_loadu_ps(m + (0 * 4 + j) * ms), m1 = _mm256_loadu_ps(m + (1 * 4 + j) * ms);
@@ -122,6 +138,14 @@ WT static inline void output_tile8(const float *m, long ms, float bias, float *y
         __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t[i][1], t[i][2]), t[i][3]), b);
         __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
         float *yr = y + i * ldy;
+        if (half == 4) {
+            float tmp[16];
+            _mm256_storeu_ps(tmp, _mm256_permute2f128_ps(lo, hi, 0x20));
+            _mm256_storeu_ps(tmp + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+            memcpy(yr, tmp, (size_t)cols * sizeof(float));
+            if (i < rows2) memcpy(yr + 2 * ldy, tmp + 8, (size_t)cols * sizeof(float));
+            continue;
+        }
         if (cols >= 16) {
             _mm256_storeu_ps(yr, lo);
             _mm256_storeu_ps(yr + 8, hi);
@@ -192,8 +216,9 @@ WT static void wino_conv(const float *u, int k, int c, const float *x, int h, in
     }
     memset(xp + c * plane, 0, 16 * sizeof(float));    // slack read past the last row by no lane
     (void)w;
-    for (int ty0 = 0; ty0 < g.tiles_h; ty0 += g.rows_per_block) {
-        int rows = g.tiles_h - ty0 < g.rows_per_block ? g.tiles_h - ty0 : g.rows_per_block;
+    int step = 1 + g.paired;
+    for (int ty0 = 0; ty0 < g.tiles_hp; ty0 += g.rows_per_block) {
+        int rows = g.tiles_hp - ty0 < g.rows_per_block ? g.tiles_hp - ty0 : g.rows_per_block;
         int t = rows * g.tiles_wp;
         v = xp + c * plane;
         // Strides between the ξ of V and M: padded off powers of two, or the 16 streams of the
@@ -201,23 +226,25 @@ WT static void wino_conv(const float *u, int k, int c, const float *x, int h, in
         long vs = (long)c * t + 24, ms = (long)k * t + 24;
         float *m = v + 16 * vs;                       // (16, K, T)
         for (int ci = 0; ci < c; ci++)
-            for (int ty = 0; ty < rows; ty++)
-                for (int tx = 0; tx < g.tiles_wp; tx += 8)
+            for (int ty = 0; ty < rows; ty += step)
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
                     input_tile8(xp + ci * plane + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq,
-                                v + (long)ci * t + ty * g.tiles_wp + tx, vs);
+                                v + (long)ci * t + ty * g.tiles_wp + tx, vs, g.half);
         for (int xi = 0; xi < 16; xi++)
             products(u + (long)xi * k * c, v + xi * vs, m + xi * ms, k, c, t);
         for (int ki = 0; ki < k; ki++) {
             float b = bias ? bias[ki] : 0.0f;
-            for (int ty = 0; ty < rows; ty++) {
+            for (int ty = 0; ty < rows; ty += step) {
                 int oy = 2 * (ty0 + ty);
+                if (oy >= out_h) break;
                 int nrows = out_h - oy < 2 ? out_h - oy : 2;
-                for (int tx = 0; tx < g.tiles_wp; tx += 8) {
+                int nrows2 = out_h - oy - 2 < 0 ? 0 : (out_h - oy - 2 < 2 ? out_h - oy - 2 : 2);
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half) {
                     int ox = 2 * tx;
                     if (ox >= out_w) break;
-                    int cols = out_w - ox < 16 ? out_w - ox : 16;
+                    int cols = out_w - ox < 2 * g.half ? out_w - ox : 2 * g.half;
                     output_tile8(m + (long)ki * t + ty * g.tiles_wp + tx, ms, b,
-                                 y + ((long)ki * out_h + oy) * out_w + ox, out_w, nrows, cols);
+                                 y + ((long)ki * out_h + oy) * out_w + ox, out_w, nrows, cols, g.half, nrows2);
                 }
             }
         }
@@ -233,8 +260,165 @@ int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, 
     return 0;
 }
 
+// ---- Weight gradient: dU_ξ (K, C) = Σ_t (A dY_t Aᵀ)_ξ (V_t)_ξ, then dW = Gᵀ dU G. ----
+
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    return 16L * (c + k) * g.tiles_hp * g.tiles_wp;
+}
+
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    return (long)c * g.hq * g.wq + (long)k * 2 * g.tiles_hp * 2 * g.tiles_wp + 32;
+}
+
+// A dY Aᵀ for 8 tiles: rows r and r + ld of the padded top gradient, columns 2·tx0 … 2·tx0 + 15.
+WT static inline void grad_tile8(const float *d, long ld, float *out, long os, int half) {
+    __m256 e[2], o[2];
+    for (int i = 0; i < 2; i++) {
+        __m256 a = ld8(d + i * ld, 2 * ld, half), b = ld8(d + i * ld + half, 2 * ld, half);
+        e[i] = _mm256_shuffle_ps(a, b, 0x88);
+        o[i] = _mm256_shuffle_ps(a, b, 0xDD);
+    }
+    __m256 zero = _mm256_setzero_ps();
+    // rows: [y0, y0 + y1, y0 − y1, −y1], for the even and the odd column
+    __m256 re[4] = {e[0], _mm256_add_ps(e[0], e[1]), _mm256_sub_ps(e[0], e[1]), _mm256_sub_ps(zero, e[1])};
+    __m256 ro[4] = {o[0], _mm256_add_ps(o[0], o[1]), _mm256_sub_ps(o[0], o[1]), _mm256_sub_ps(zero, o[1])};
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(out + (i * 4 + 0) * os, re[i]);
+        _mm256_storeu_ps(out + (i * 4 + 1) * os, _mm256_add_ps(re[i], ro[i]));
+        _mm256_storeu_ps(out + (i * 4 + 2) * os, _mm256_sub_ps(re[i], ro[i]));
+        _mm256_storeu_ps(out + (i * 4 + 3) * os, _mm256_sub_ps(zero, ro[i]));
+    }
+}
+
+// Strides of the chunk's transforms: V (16, C, Tc) then D (16, K, Tc), Tc = images · T1.
+static inline long wg_vs(int c, long tc) { return (long)c * tc + 24; }
+static inline long wg_ds(int k, long tc) { return (long)k * tc + 24; }
+
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    long tc = (long)images * g.tiles_hp * g.tiles_wp;
+    return 16 * (wg_vs(c, tc) + wg_ds(k, tc));
+}
+
+WT void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+                                const float *dy, long dy_image, int images, int i0, int i1,
+                                float *chunk, float *pads) {
+    int out_h = h + 2 * pad - 2, out_w = w + 2 * pad - 2;
+    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
+    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
+    float *v = chunk, *d = chunk + 16 * vs;
+    long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
+    float *xp = pads, *dp = pads + c * plane;
+    for (int n = i0; n < i1; n++) {
+        const float *xn = x + n * x_image, *dn = dy + n * dy_image;
+        memset(xp, 0, (size_t)(c * plane) * sizeof(float));
+        for (int ci = 0; ci < c; ci++)
+            for (int r = 0; r < h; r++)
+                memcpy(xp + ci * plane + (long)(r + pad) * g.wq + pad, xn + ((long)ci * h + r) * w,
+                       (size_t)w * sizeof(float));
+        memset(dp, 0, (size_t)(k * dh * dw) * sizeof(float));
+        for (int ki = 0; ki < k; ki++)
+            for (int r = 0; r < out_h; r++)
+                memcpy(dp + (ki * dh + r) * dw, dn + ((long)ki * out_h + r) * out_w, (size_t)out_w * sizeof(float));
+        long t0 = n * t1;
+        for (int ci = 0; ci < c; ci++)
+            for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
+                    input_tile8(xp + ci * plane + (long)(2 * ty) * g.wq + 2 * tx, g.wq,
+                                v + (long)ci * tc + t0 + ty * g.tiles_wp + tx, vs, g.half);
+        for (int ki = 0; ki < k; ki++)
+            for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
+                    grad_tile8(dp + (ki * dh + 2 * ty) * dw + 2 * tx, dw,
+                               d + (long)ki * tc + t0 + ty * g.tiles_wp + tx, ds, g.half);
+    }
+}
+
+WT static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// du (KB rows × cb columns of dU_ξ, row stride c) += Σ_t D_ξ[k][t] · V_ξ[c][t], lanes summed last.
+WT __attribute__((always_inline)) static inline void reduce_block(const float *d, const float *v, long tc,
+                                                                 float *du, int c, const int cb) {
+    __m256 acc[KB][3];
+    for (int r = 0; r < KB; r++)
+        for (int j = 0; j < cb; j++) acc[r][j] = _mm256_setzero_ps();
+    for (long t = 0; t < tc; t += 8) {
+        __m256 vv[3];
+        for (int j = 0; j < cb; j++) vv[j] = _mm256_loadu_ps(v + j * tc + t);
+        for (int r = 0; r < KB; r++) {
+            __m256 dr = _mm256_loadu_ps(d + r * tc + t);
+            for (int j = 0; j < cb; j++) acc[r][j] = _mm256_fmadd_ps(dr, vv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < KB; r++)
+        for (int j = 0; j < cb; j++) du[r * c + j] += hsum8(acc[r][j]);
+}
+
+WT void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+                             int xi0, int xi1, float *du) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    long tc = (long)images * g.tiles_hp * g.tiles_wp;
+    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
+    const float *v = chunk, *d = chunk + 16 * vs;
+    for (int xi = xi0; xi < xi1; xi++) {
+        for (int kb = 0; kb < k; kb += KB) {
+            const float *dk = d + xi * ds + (long)kb * tc;
+            float *duk = du + ((long)xi * k + kb) * c;
+            int ci = 0;
+            for (; ci + 3 <= c; ci += 3) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 3);
+            if (c - ci == 2) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 2);
+            if (c - ci == 1) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 1);
+        }
+    }
+}
+
+// dW (K, C, 3, 3) += Gᵀ dU G, dU (16, K, C); plain C like the weight transform.
+void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw) {
+    for (int o = 0; o < k; o++) {
+        for (int i = 0; i < c; i++) {
+            float m[4][4], t[3][4];
+            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = du[((long)xi * k + o) * c + i];
+            for (int q = 0; q < 4; q++) {   // Gᵀ dU
+                t[0][q] = m[0][q] + 0.5f * ((m[1][q] + m[2][q]));
+                t[1][q] = 0.5f * (m[1][q] - m[2][q]);
+                t[2][q] = 0.5f * ((m[1][q] + m[2][q])) + m[3][q];
+            }
+            float *dst = dw + ((long)o * c + i) * 9;
+            for (int a = 0; a < 3; a++) {   // (Gᵀ dU) G
+                dst[a * 3 + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
+                dst[a * 3 + 1] += 0.5f * (t[a][1] - t[a][2]);
+                dst[a * 3 + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+            }
+        }
+    }
+}
+
 #else
 long ck_wino_scratch(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images) {
+    (void)k; (void)c; (void)out_h; (void)out_w; (void)images; return 0;
+}
+void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+                             const float *dy, long dy_image, int images, int i0, int i1,
+                             float *chunk, float *pads) {
+    (void)k; (void)c; (void)x; (void)x_image; (void)h; (void)w; (void)pad; (void)dy; (void)dy_image;
+    (void)images; (void)i0; (void)i1; (void)chunk; (void)pads;
+}
+void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+                          int xi0, int xi1, float *du) {
+    (void)k; (void)c; (void)out_h; (void)out_w; (void)images; (void)chunk; (void)xi0; (void)xi1; (void)du;
+}
+void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw) { (void)k; (void)c; (void)du; (void)dw; }
 int ck_wino_applies(int k, int c) { (void)k; (void)c; return 0; }
 void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u) {
     (void)w; (void)k; (void)c; (void)flip; (void)u;

@@ -79,6 +79,25 @@ void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u);
 int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, int pad,
                     float *y, const float *bias, float *scratch);
 
+/// The Winograd weight gradient, dW (K, C, 3, 3) += Σ_n correlation of x_n (C, H, W) zero-padded
+/// by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
+/// 1. ck_wino_wgrad_transform: images [i0, i1) of the chunk (threads take disjoint ranges) into
+///    `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is the calling thread's
+///    own ck_wino_wgrad_pad floats;
+/// 2. ck_wino_wgrad_reduce: dU (16, K, C) += the chunk's products for ξ in [xi0, xi1) (threads
+///    take disjoint ranges; each dU element is summed in one order whatever the thread count);
+/// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G.
+/// ck_wino_wgrad_image: the chunk floats one image takes.
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w);
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w);
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images);
+void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+                             const float *dy, long dy_image, int images, int i0, int i1,
+                             float *chunk, float *pads);
+void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+                          int xi0, int xi1, float *du);
+void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw);
+
 #ifdef __cplusplus
 }
 #endif

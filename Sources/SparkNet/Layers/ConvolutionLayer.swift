@@ -90,6 +90,15 @@ public final class ConvolutionLayer: Layer {
     /// convolution), where `winogradFits` holds for that direction.
     private var winogradForward = false
     private var winogradBackward = false
+    /// Winograd for the weight gradient too (where it runs forward), `winogradChunk` images of
+    /// transforms at a time; floats of that chunk, of a thread's padded images, of the whole.
+    private var winogradWeights = false
+    private var winogradChunk = 1
+    private var winogradChunkFloats = 0
+    private var winogradPadFloats = 0
+    private var winogradWeightScratch: Int {
+        16 * numOutput * geometry.channels + winogradChunkFloats + kernelThreads * winogradPadFloats
+    }
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
     private var columnCount: Int { geometry.columnCount(batch: chunk) }
@@ -208,11 +217,19 @@ public final class ConvolutionLayer: Layer {
             winogradForward ? Int(ck_wino_scratch(Int32(numOutput), Int32(g.channels), Int32(outH), Int32(outW))) : 0,
             winogradBackward ? Int(ck_wino_scratch(Int32(g.channels), Int32(numOutput), Int32(g.height), Int32(g.width))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
+        winogradWeights = winogradForward
+        if winogradWeights {
+            let (m, c, oh, ow) = (Int32(numOutput), Int32(g.channels), Int32(outH), Int32(outW))
+            winogradChunk = max(1, min(num, Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow))))
+            winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk)))
+            winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow))
+        }
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
-                                      2 * numOutput * kernelDim + implicitScratch))
+                                      2 * numOutput * kernelDim + implicitScratch,
+                                      winogradWeights ? winogradWeightScratch : 0))
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
@@ -266,7 +283,9 @@ public final class ConvolutionLayer: Layer {
             if !(needW || needB || needX) { continue }
             let dy = t.diff                       // (N, M, HW)
             // The kernels' weight gradient also sums the bias gradient.
-            let kernelW = needW && implicitWeightGrad && usesImplicitGEMM
+            let winoW = needW && winogradWeights && usesImplicitGEMM
+            if winoW { weightGradWinograd(x: b.data, dy: dy) }
+            let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW
             if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
             if needB && !kernelW {
                 // db[m] += Σ_n Σ_p dy[n, m, p]   (per image, in Caffe's order)
@@ -280,7 +299,7 @@ public final class ConvolutionLayer: Layer {
                     }
                 }
             }
-            let colNeedW = needW && !kernelW
+            let colNeedW = needW && !kernelW && !winoW
             var colNeedX = needX
             if needX && implicitBackward && usesImplicitGEMM {
                 if winogradBackward { backwardInputWinograd(dy: dy, dx: b.diff) }
@@ -377,14 +396,15 @@ public final class ConvolutionLayer: Layer {
                              group: Int) -> Bool {
         guard !disableWinograd, group == 1, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
               g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0...2).contains(pad.0),
-              outW >= 14 || outW % 16 == 0 else { return false }
+              outW >= 14 || outW % 16 == 0 || (7...8).contains(outW) else { return false }
         return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
     }
 
     /// SPARKNET_WINOGRAD=0 keeps every convolution on the direct kernels (comparisons, tests).
     static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
 
-    /// Tests: whether this layer's forward pass and input gradient run Winograd F(2×2, 3×3).
+    /// Tests: whether this layer's forward pass and input gradient run Winograd F(2×2, 3×3)
+    /// (the weight gradient does where the forward pass does).
     public var winogradPaths: (forward: Bool, backward: Bool) {
         (usesImplicitGEMM && winogradForward, usesImplicitGEMM && winogradBackward)
     }
@@ -425,6 +445,32 @@ public final class ConvolutionLayer: Layer {
                                     Int32(pad), dx + n * imageIn, nil, scratch)
             }
         }
+    }
+
+    /// dW (M, C, 3, 3) += Σ_n dy_n ⋆ x_n through Winograd: a chunk of images is transformed
+    /// (threads take images), its products summed into dU (threads take ξ), and dU turned into
+    /// dW once at the end.
+    private func weightGradWinograd(x: UnsafePointer<Float>, dy: UnsafePointer<Float>) {
+        let M = numOutput, C = geometry.channels, g = geometry
+        let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
+        let (m, c, h, w, pad) = (Int32(M), Int32(C), Int32(g.height), Int32(g.width), Int32(g.padH))
+        let (oh, ow) = (Int32(g.outputH), Int32(g.outputW))
+        let du = context.workspace.buffer(winogradWeightScratch)      // (16, M, C)
+        let chunk = du + 16 * M * C, pads = chunk + winogradChunkFloats
+        setAll(16 * M * C, 0, du)
+        for n0 in stride(from: 0, to: num, by: winogradChunk) {
+            let nb = Int32(min(winogradChunk, num - n0))
+            let xs = x + n0 * imageIn, dys = dy + n0 * imageOut
+            Parallel.forEachRange(Int(nb), limit: kernelThreads) { part, images in
+                ck_wino_wgrad_transform(m, c, xs, imageIn, h, w, pad, dys, imageOut, nb,
+                                        Int32(images.lowerBound), Int32(images.upperBound),
+                                        chunk, pads + part * winogradPadFloats)
+            }
+            Parallel.forEachRange(16, limit: kernelThreads) { _, points in
+                ck_wino_wgrad_reduce(m, c, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
+            }
+        }
+        ck_wino_wgrad_finish(m, c, du, blobs[0].diff)
     }
 
     /// Wᵀ per group, (G, Kg, Mg), rows in (c, j, i) order as `ck_conv2d_input_grad` takes them,
