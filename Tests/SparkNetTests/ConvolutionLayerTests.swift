@@ -334,14 +334,16 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
     @Test(arguments: [
         ("num_output: 16 kernel_size: 3 pad: 1 bias_term: false", [3, 16, 32, 32], true, true),  // ResNet-20 stage 1
         ("num_output: 32 kernel_size: 3 pad: 1", [2, 32, 16, 16], true, true),                   // stage 2, bias
-        ("num_output: 8 kernel_size: 3 pad: 1", [2, 4, 9, 14], true, true),       // odd height, 7 tiles in a row of 8
-        ("num_output: 4 kernel_size: 3 pad: 1", [2, 8, 28, 30], true, true),      // 14 and 15 tiles: partial vectors
-        ("num_output: 8 kernel_size: 3", [2, 4, 10, 18], true, false),            // pad 0: the input gradient pads 2 (col2im)
-        ("num_output: 12 kernel_size: 3 pad: 2", [2, 4, 6, 14], true, true),      // pad 2: the input gradient pads 0
-        ("num_output: 6 kernel_size: 3 pad: 1", [2, 8, 16, 16], false, true),     // 6 outputs: forward stays direct
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 9, 14], true, true),       // odd height, 7 tiles in a row of 8
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 28, 30], true, true),      // 14 and 15 tiles: partial vectors
+        ("num_output: 8 kernel_size: 3", [2, 8, 10, 18], true, false),            // pad 0: the input gradient pads 2 (col2im)
+        ("num_output: 12 kernel_size: 3 pad: 2", [2, 8, 6, 14], true, true),      // pad 2: the input gradient pads 0
+        ("num_output: 10 kernel_size: 3 pad: 1", [2, 8, 16, 16], false, true),    // 10 outputs: forward stays direct
         ("num_output: 64 kernel_size: 3 pad: 1", [2, 64, 8, 8], true, true),      // stage 3: two tile rows per vector
-        ("num_output: 8 kernel_size: 3 pad: 1", [3, 4, 5, 7], true, true),       // paired, odd height and width
-        ("num_output: 8 kernel_size: 3 pad: 1", [2, 4, 10, 10], false, false),   // 5 tiles a row: direct
+        ("num_output: 8 kernel_size: 3 pad: 1", [3, 8, 5, 7], true, true),       // paired, odd height and width
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 10, 10], false, false),   // 5 tiles a row: direct
+        ("num_output: 16 kernel_size: 3 pad: 1", [2, 3, 16, 16], false, false),  // 3 input channels: direct
+        ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [2, 16, 13, 13], true, true),  // groups, AlexNet's 13²
         ("num_output: 16 kernel_size: 3 pad: 1 stride: 2", [2, 16, 32, 32], false, false),
     ])
     func matchesTheDirectKernels(_ convParam: String, _ shape: [Int], _ forward: Bool, _ backward: Bool) throws {
@@ -364,9 +366,10 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
     }
 
     @Test(arguments: [
-        ("num_output: 4 kernel_size: 3 pad: 1", [2, 4, 5, 14]),
-        ("num_output: 8 kernel_size: 3 pad: 1 bias_term: false", [1, 4, 4, 16]),
-        ("num_output: 4 kernel_size: 3 pad: 1", [2, 4, 3, 7]),                   // paired
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 5, 14]),
+        ("num_output: 8 kernel_size: 3 pad: 1 bias_term: false", [1, 8, 4, 16]),
+        ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 3, 7]),                   // paired
+        ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [1, 16, 4, 8]),        // groups
     ])
     func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")

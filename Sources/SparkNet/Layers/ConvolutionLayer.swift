@@ -97,7 +97,7 @@ public final class ConvolutionLayer: Layer {
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
     private var winogradWeightScratch: Int {
-        16 * numOutput * geometry.channels + winogradChunkFloats + kernelThreads * winogradPadFloats
+        16 * (numOutput / group) * (geometry.channels / group) + winogradChunkFloats + kernelThreads * winogradPadFloats
     }
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
@@ -209,17 +209,18 @@ public final class ConvolutionLayer: Layer {
         weightGradChunk = max(1, min(num, Self.columnBudget / max(1, inputImage)))
         let gradImage = numOutput * (outH + 2 * ptH) * (outW + 2 * ptW)
         kernelThreads = Parallel.threads
-        winogradForward = allowsWinograd && Self.winogradFits(g, outputs: numOutput, inputs: g.channels, pad: (g.padH, g.padW),
-                                            outW: outW, group: group)
+        let (mg, cg) = (numOutput / group, g.channels / group)
+        winogradForward = allowsWinograd && Self.winogradFits(g, outputs: mg, inputs: cg, pad: (g.padH, g.padW),
+                                                              outW: outW)
         winogradBackward = allowsWinograd && implicitBackward
-            && Self.winogradFits(g, outputs: g.channels, inputs: numOutput, pad: (ptH, ptW), outW: g.width, group: group)
+            && Self.winogradFits(g, outputs: cg, inputs: mg, pad: (ptH, ptW), outW: g.width)
         let winoScratch = max(
-            winogradForward ? Int(ck_wino_scratch(Int32(numOutput), Int32(g.channels), Int32(outH), Int32(outW))) : 0,
-            winogradBackward ? Int(ck_wino_scratch(Int32(g.channels), Int32(numOutput), Int32(g.height), Int32(g.width))) : 0)
+            winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW))) : 0,
+            winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
         winogradWeights = winogradForward
         if winogradWeights {
-            let (m, c, oh, ow) = (Int32(numOutput), Int32(g.channels), Int32(outH), Int32(outW))
+            let (m, c, oh, ow) = (Int32(mg), Int32(cg), Int32(outH), Int32(outW))
             winogradChunk = max(1, min(num, Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow))))
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow))
@@ -387,16 +388,17 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
-    /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels:
-    /// 3×3, stride 1, no dilation, one group, padding ≤ 2, the kernels on, the output channels a
-    /// multiple of 4, and output rows wide enough that the vectors of 8 tiles are mostly real
-    /// tiles (outW ≥ 14 or a multiple of 16; the 8-wide planes of ResNet stage 3 would compute
-    /// twice their tiles and stay direct: docs/performance.md has the measurements).
-    static func winogradFits(_ g: ConvGeometry, outputs: Int, inputs: Int, pad: (Int, Int), outW: Int,
-                             group: Int) -> Bool {
-        guard !disableWinograd, group == 1, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
+    /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels per
+    /// group: 3×3, stride 1, no dilation, padding ≤ 2, the kernels on, at least 8 input channels
+    /// (with fewer the transforms outweigh the saved multiplies: a first layer on 1–3 channels
+    /// ran 2× slower), the output channels a multiple of 4, and output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4
+    /// tiles go two to a vector) to at least 7/8: outW 7–8, 13–16, 27–32, 41–48, … A row of 9
+    /// tiles would compute 16, and stays direct.
+    static func winogradFits(_ g: ConvGeometry, outputs: Int, inputs: Int, pad: (Int, Int), outW: Int) -> Bool {
+        let tiles = (outW + 1) / 2, computed = tiles <= 4 ? 4 : (tiles + 7) / 8 * 8
+        guard !disableWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
               g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0...2).contains(pad.0),
-              outW >= 14 || outW % 16 == 0 || (7...8).contains(outW) else { return false }
+              inputs >= 8, 8 * tiles >= 7 * computed else { return false }
         return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
     }
 
@@ -412,19 +414,26 @@ public final class ConvolutionLayer: Layer {
     /// Tests: turns Winograd off (or back on where it fits) for this layer, before the next reshape.
     public var allowsWinograd = true
 
-    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3), an image per call.
+    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3), an image and group per call.
     private func forwardWinograd(bottom: [Blob], top: [Blob]) {
-        let M = numOutput, C = geometry.channels, g = geometry
-        let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
+        let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
+        let planeIn = g.height * g.width, planeOut = g.outputSpatial
         let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
-        ck_wino_pack_weights(blobs[0].data, Int32(M), Int32(C), 0, ws)   // U (16, M, C)
+        let w = blobs[0].data                     // (G, Mg, Cg, 3, 3)
+        for gi in 0..<G {                         // U (G, 16, Mg, Cg)
+            ck_wino_pack_weights(w + gi * Mg * Cg * 9, Int32(Mg), Int32(Cg), 0, ws + gi * 16 * Mg * Cg)
+        }
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
             Parallel.forEachRange(num, limit: kernelThreads) { part, images in
                 let scratch = ws + 2 * M * kernelDim + part * threadScratch
                 for n in images {
-                    _ = ck_wino_conv3x3(ws, Int32(M), Int32(C), b.data + n * imageIn, Int32(g.height), Int32(g.width),
-                                        Int32(g.padH), t.data + n * imageOut, bias, scratch)
+                    for gi in 0..<G {
+                        _ = ck_wino_conv3x3(ws + gi * 16 * Mg * Cg, Int32(Mg), Int32(Cg),
+                                            b.data + (n * C + gi * Cg) * planeIn, Int32(g.height), Int32(g.width),
+                                            Int32(g.padH), t.data + (n * M + gi * Mg) * planeOut,
+                                            bias.map { $0 + gi * Mg }, scratch)
+                    }
                 }
             }
         }
@@ -433,44 +442,53 @@ public final class ConvolutionLayer: Layer {
     /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by 2 − pad, through
     /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let M = numOutput, C = geometry.channels, g = geometry
-        let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
+        let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
+        let planeIn = g.height * g.width, planeOut = g.outputSpatial
         let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
-        ck_wino_pack_weights(blobs[0].data, Int32(C), Int32(M), 1, ws)   // U' (16, C, M)
+        let w = blobs[0].data
+        for gi in 0..<G {                         // U' (G, 16, Cg, Mg)
+            ck_wino_pack_weights(w + gi * Mg * Cg * 9, Int32(Cg), Int32(Mg), 1, ws + gi * 16 * Mg * Cg)
+        }
         let pad = transposedPad.h
         Parallel.forEachRange(num, limit: kernelThreads) { part, images in
             let scratch = ws + 2 * M * kernelDim + part * threadScratch
             for n in images {
-                _ = ck_wino_conv3x3(ws, Int32(C), Int32(M), dy + n * imageOut, Int32(g.outputH), Int32(g.outputW),
-                                    Int32(pad), dx + n * imageIn, nil, scratch)
+                for gi in 0..<G {
+                    _ = ck_wino_conv3x3(ws + gi * 16 * Mg * Cg, Int32(Cg), Int32(Mg),
+                                        dy + (n * M + gi * Mg) * planeOut, Int32(g.outputH), Int32(g.outputW),
+                                        Int32(pad), dx + (n * C + gi * Cg) * planeIn, nil, scratch)
+                }
             }
         }
     }
 
-    /// dW (M, C, 3, 3) += Σ_n dy_n ⋆ x_n through Winograd: a chunk of images is transformed
-    /// (threads take images), its products summed into dU (threads take ξ), and dU turned into
-    /// dW once at the end.
+    /// dW (M, Cg, 3, 3) += Σ_n dy_n ⋆ x_n through Winograd, per group: a chunk of images is
+    /// transformed (threads take images), its products summed into dU (threads take ξ), and dU
+    /// turned into dW once at the end.
     private func weightGradWinograd(x: UnsafePointer<Float>, dy: UnsafePointer<Float>) {
-        let M = numOutput, C = geometry.channels, g = geometry
+        let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
         let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
-        let (m, c, h, w, pad) = (Int32(M), Int32(C), Int32(g.height), Int32(g.width), Int32(g.padH))
+        let planeIn = g.height * g.width, planeOut = g.outputSpatial
+        let (m, c, h, w, pad) = (Int32(Mg), Int32(Cg), Int32(g.height), Int32(g.width), Int32(g.padH))
         let (oh, ow) = (Int32(g.outputH), Int32(g.outputW))
-        let du = context.workspace.buffer(winogradWeightScratch)      // (16, M, C)
-        let chunk = du + 16 * M * C, pads = chunk + winogradChunkFloats
-        setAll(16 * M * C, 0, du)
-        for n0 in stride(from: 0, to: num, by: winogradChunk) {
-            let nb = Int32(min(winogradChunk, num - n0))
-            let xs = x + n0 * imageIn, dys = dy + n0 * imageOut
-            Parallel.forEachRange(Int(nb), limit: kernelThreads) { part, images in
-                ck_wino_wgrad_transform(m, c, xs, imageIn, h, w, pad, dys, imageOut, nb,
-                                        Int32(images.lowerBound), Int32(images.upperBound),
-                                        chunk, pads + part * winogradPadFloats)
+        let du = context.workspace.buffer(winogradWeightScratch)      // (16, Mg, Cg)
+        let chunk = du + 16 * Mg * Cg, pads = chunk + winogradChunkFloats
+        for gi in 0..<G {
+            setAll(16 * Mg * Cg, 0, du)
+            for n0 in stride(from: 0, to: num, by: winogradChunk) {
+                let nb = Int32(min(winogradChunk, num - n0))
+                let xs = x + n0 * imageIn + gi * Cg * planeIn, dys = dy + n0 * imageOut + gi * Mg * planeOut
+                Parallel.forEachRange(Int(nb), limit: kernelThreads) { part, images in
+                    ck_wino_wgrad_transform(m, c, xs, imageIn, h, w, pad, dys, imageOut, nb,
+                                            Int32(images.lowerBound), Int32(images.upperBound),
+                                            chunk, pads + part * winogradPadFloats)
+                }
+                Parallel.forEachRange(16, limit: kernelThreads) { _, points in
+                    ck_wino_wgrad_reduce(m, c, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
+                }
             }
-            Parallel.forEachRange(16, limit: kernelThreads) { _, points in
-                ck_wino_wgrad_reduce(m, c, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
-            }
+            ck_wino_wgrad_finish(m, c, du, blobs[0].diff + gi * Mg * Cg * 9)
         }
-        ck_wino_wgrad_finish(m, c, du, blobs[0].diff)
     }
 
     /// Wᵀ per group, (G, Kg, Mg), rows in (c, j, i) order as `ck_conv2d_input_grad` takes them,
