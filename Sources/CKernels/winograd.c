@@ -11,7 +11,9 @@
 // _mm256_shuffle_ps gives when it splits 16 consecutive floats into even and odd columns, and
 // what _mm256_unpacklo/hi_ps turn back into 16 consecutive outputs. The products do not care.
 //
-// One code path (AVX2/FMA) serves both kernel levels, so AVX-512 and AVX2 give the same bits.
+// The transforms are AVX2 code on both kernel levels; the products have an AVX2 and an AVX-512
+// kernel that compute each element with the same FMAs in the same order, so AVX-512 and AVX2
+// give the same bits (KernelPathTests).
 #include "ckernels.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -200,6 +202,39 @@ WT static void products(const float *restrict u, const float *restrict v, float 
     }
 }
 
+// The same products on AVX-512: R rows (16, 8 or 4) × 16 tiles, one zmm accumulator per row,
+// the U element broadcast from memory into each FMA. Every element is the same chain of FMAs
+// over c, from 0, as in `products`, so both give the same bits.
+#define WT512 __attribute__((target("avx512f,avx2,fma")))
+WT512 __attribute__((always_inline)) static inline void product_rows512(const float *restrict u, const float *restrict vj,
+                                                                       float *restrict mj, int c, int t, int k0,
+                                                                       const int rows, __mmask16 mask) {
+    __m512 acc[16];
+    for (int r = 0; r < rows; r++) acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < c; i++) {
+        __m512 b = _mm512_maskz_loadu_ps(mask, vj + (long)i * t);
+        for (int r = 0; r < rows; r++) {
+            int kr = k0 + r;
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(u[((long)(kr / KB) * c + i) * KB + kr % KB]), b, acc[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(mj + (long)(k0 + r) * t, mask, acc[r]);
+}
+
+WT512 static void products512(const float *restrict u, const float *restrict v, float *restrict m, int k, int c, int t) {
+    int k0 = 0;
+    for (; k0 < k; ) {
+        int left = k - k0;
+        for (int j = 0; j < t; j += 16) {
+            __mmask16 mask = t - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (t - j)) - 1);
+            if (left >= 16) product_rows512(u, v + j, m + j, c, t, k0, 16, mask);
+            else if (left >= 8) product_rows512(u, v + j, m + j, c, t, k0, 8, mask);
+            else product_rows512(u, v + j, m + j, c, t, k0, 4, mask);
+        }
+        k0 += left >= 16 ? 16 : (left >= 8 ? 8 : 4);
+    }
+}
+
 WT static void wino_conv(const float *u, int k, int c, const float *x, int h, int w, int pad,
                          int out_h, int out_w, const float *bias, float *y, float *scratch) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w);
@@ -236,7 +271,7 @@ WT static void wino_conv(const float *u, int k, int c, const float *x, int h, in
                     input_tile8(xp + ci * plane + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq,
                                 v + (long)ci * t + ty * g.tiles_wp + tx, vs, g.half);
         for (int xi = 0; xi < 16; xi++)
-            products(u + (long)xi * k * c, v + xi * vs, m + xi * ms, k, c, t);
+            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * k * c, v + xi * vs, m + xi * ms, k, c, t);
         for (int ki = 0; ki < k; ki++) {
             float b = bias ? bias[ki] : 0.0f;
             for (int ty = 0; ty < rows; ty += step) {

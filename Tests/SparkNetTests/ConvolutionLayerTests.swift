@@ -387,6 +387,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 16 kernel_size: 3 pad: 1 bias_term: false", [4, 16, 32, 32]),   // ResNet-20 stage 1
         ("num_output: 32 kernel_size: 3 pad: 1 stride: 2 bias_term: false", [4, 16, 32, 32]),
         ("num_output: 64 kernel_size: 3 pad: 1 bias_term: false", [4, 64, 8, 8]),     // stage 3
+        ("num_output: 12 kernel_size: 3 pad: 1", [2, 8, 14, 14]),      // Winograd: 8 + 4 rows, 8-tile remainders
         ("num_output: 64 kernel_size: 1 stride: 2 bias_term: false", [4, 32, 16, 16]), // projection
         ("num_output: 50 kernel_size: 5", [3, 20, 12, 12]),                           // 13,13,12,12 rows
         ("num_output: 20 kernel_size: 5", [3, 1, 28, 28]),                            // 10,10

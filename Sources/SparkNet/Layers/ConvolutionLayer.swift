@@ -391,16 +391,14 @@ public final class ConvolutionLayer: Layer {
     /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels per
     /// group: 3×3, stride 1, no dilation, padding ≤ 2, the kernels on, at least 8 input channels
     /// (with fewer the transforms outweigh the saved multiplies: a first layer on 1–3 channels
-    /// ran 2× slower), at most 65,536 kernels (beyond, the 16 transformed copies of the weights
-    /// outgrow the caches: AlexNet's conv3, 384 × 256, ran 8 % slower), the output channels a
-    /// multiple of 4, and output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4
+    /// ran 2× slower), the output channels a multiple of 4, and output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4
     /// tiles go two to a vector) to at least 7/8: outW 7–8, 13–16, 27–32, 41–48, … A row of 9
     /// tiles would compute 16, and stays direct.
     static func winogradFits(_ g: ConvGeometry, outputs: Int, inputs: Int, pad: (Int, Int), outW: Int) -> Bool {
         let tiles = (outW + 1) / 2, computed = tiles <= 4 ? 4 : (tiles + 7) / 8 * 8
         guard !disableWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
               g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0...2).contains(pad.0),
-              inputs >= 8, outputs * inputs <= 65536, 8 * tiles >= 7 * computed else { return false }
+              inputs >= 8, 8 * tiles >= 7 * computed else { return false }
         return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
     }
 
