@@ -45,6 +45,8 @@ import SparkNetTestSupport
         ("type: \"Convolution\" convolution_param { num_output: 8 kernel_size: 3 pad: 1 \(conv) }", [8, 8, 32, 33]),
         // Winograd F(2×2, 3×3): forward and input gradient an image per thread
         ("type: \"Convolution\" convolution_param { num_output: 16 kernel_size: 3 pad: 1 \(conv) }", [5, 16, 16, 16]),
+        // and its weight gradient over several chunks of images (threads take images, then ξ)
+        ("type: \"Convolution\" convolution_param { num_output: 16 kernel_size: 3 pad: 1 \(conv) }", [5, 16, 64, 64]),
         // tiled 2×2 MAX (LeNet's), 3×3/2 MAX with the argmax mask, padded MAX, AVE
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 2 stride: 2 }", [4, 8, 96, 96]),
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),

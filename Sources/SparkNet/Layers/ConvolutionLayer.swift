@@ -221,7 +221,10 @@ public final class ConvolutionLayer: Layer {
         winogradWeights = winogradForward
         if winogradWeights {
             let (m, c, oh, ow) = (Int32(mg), Int32(cg), Int32(outH), Int32(outW))
-            winogradChunk = max(1, min(num, Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow))))
+            // 4 MB of transforms per chunk: each chunk costs two hand-offs to the threads, and
+            // with 1 MB chunks (2 images of ResNet-20's stage 1) the backward pass ran 1.7× slower
+            // on 2 threads than on 1
+            winogradChunk = max(1, min(num, 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow))))
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow))
         }
