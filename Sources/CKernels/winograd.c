@@ -33,16 +33,23 @@ typedef struct {
     int rows_per_block;                // tile rows per block (V and M stay in L2)
 } wgeom_t;
 
-static wgeom_t wino_geometry(int k, int c, int out_h, int out_w) {
+// 3×3 kernels, or 5×5 ones split into 2 × 2 blocks of 3×3 (the sixth row and column zero):
+// block (bi, bj) is a 3×3 convolution of the input shifted by (3·bi, 3·bj), so a 5×5 layer is a
+// 3×3 one on 4·C shifted copies of the input: 64 multiplies per tile instead of 100.
+static inline int blocks_of(int ks) { return ks == 5 ? 2 : 1; }
+
+static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g;
+    int nb = blocks_of(ks);
+    c *= nb * nb;
     g.tiles_h = (out_h + 1) / 2;
     g.tiles_w = (out_w + 1) / 2;
     g.paired = g.tiles_w <= 4;
     g.tiles_wp = g.paired ? 4 : (g.tiles_w + 7) / 8 * 8;
     g.tiles_hp = g.paired ? (g.tiles_h + 1) / 2 * 2 : g.tiles_h;
     g.half = g.paired ? 4 : 8;
-    g.hq = 2 * g.tiles_hp + 2;
-    g.wq = 2 * g.tiles_wp + 2;
+    g.hq = 2 * g.tiles_hp + 2 + 3 * (nb - 1);
+    g.wq = 2 * g.tiles_wp + 2 + 3 * (nb - 1);
     // Tiles per block: 16·(C + K)·T floats ≈ 256 KB keeps V and M in L2. But each block reads
     // all of U (16·K·C floats) once: where U passes 1 MB, blocks keep at least 64 tiles. For
     // AlexNet's 384 × 256 channels the L2 rule gave 8 tiles, and streaming 6 MB of U per 8
@@ -55,10 +62,10 @@ static wgeom_t wino_geometry(int k, int c, int out_h, int out_w) {
     return g;
 }
 
-long ck_wino_scratch(int k, int c, int out_h, int out_w) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
-    long t = (long)g.rows_per_block * g.tiles_wp;
-    return (long)c * g.hq * g.wq + 16 * ((long)(c + k) * t + 48) + 16;
+long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
+    long t = (long)g.rows_per_block * g.tiles_wp, cc = (long)c * blocks_of(ks) * blocks_of(ks);
+    return (long)c * g.hq * g.wq + 16 * ((cc + k) * t + 48) + 16;
 }
 
 int ck_wino_applies(int k, int c) { return ck_isa() >= 1 && k % KB == 0 && c > 0; }
@@ -66,13 +73,19 @@ int ck_wino_applies(int k, int c) { return ck_isa() >= 1 && k % KB == 0 && c > 0
 // U (16, K/4, C, 4) = G g Gᵀ for each (output k, input c); g is w[k][c] (flip = 0), or the
 // flipped w[c][k] of the transposed convolution (flip = 1: w is (C, K, 3, 3) and g[a][b] =
 // w[c][k][2 − a][2 − b]). Plain C without FMA, so every path computes the same U.
-void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u) {
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
+    int nb = blocks_of(ks), cc = c * nb * nb, taps = ks * ks;
     for (int o = 0; o < k; o++) {
-        for (int i = 0; i < c; i++) {
+        for (int ii = 0; ii < cc; ii++) {
+            int blk = ii / c, i = ii % c, bi = blk / nb, bj = blk % nb;
             float g[3][3];
-            const float *src = flip ? w + ((long)i * k + o) * 9 : w + ((long)o * c + i) * 9;
+            const float *src = flip ? w + ((long)i * k + o) * taps : w + ((long)o * c + i) * taps;
             for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) g[a][b] = flip ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
+                for (int b = 0; b < 3; b++) {
+                    int p = 3 * bi + a, q = 3 * bj + b;
+                    g[a][b] = p >= ks || q >= ks ? 0.0f
+                            : flip ? src[(ks - 1 - p) * ks + (ks - 1 - q)] : src[p * ks + q];
+                }
             float t[4][3];   // G g
             for (int b = 0; b < 3; b++) {
                 t[0][b] = g[0][b];
@@ -85,7 +98,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u) {
                               0.5f * ((t[a][0] - t[a][1]) + t[a][2]), t[a][2]};
                 for (int b = 0; b < 4; b++) {
                     int xi = a * 4 + b;
-                    u[(((long)xi * (k / KB) + o / KB) * c + i) * KB + o % KB] = r[b];
+                    u[(((long)xi * (k / KB) + o / KB) * cc + ii) * KB + o % KB] = r[b];
                 }
             }
         }
@@ -235,12 +248,13 @@ WT512 static void products512(const float *restrict u, const float *restrict v, 
     }
 }
 
-WT static void wino_conv(const float *u, int k, int c, const float *x, int h, int w, int pad,
+WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
                          int out_h, int out_w, const float *bias, float *y, float *scratch) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
+    int nb = blocks_of(ks), cc = c * nb * nb;
     long plane = (long)g.hq * g.wq;
     float *xp = scratch;                              // (C, hq, wq), zero outside the image
-    float *v = xp + c * plane;                        // (16, C, T)
+    float *v = xp + c * plane;                        // (16, C·blocks, T)
     // The padded image: x sits at (pad, pad); the rest (the padding, and the columns and rows
     // that round the tiles up) is zero.
     for (int ci = 0; ci < c; ci++) {
@@ -263,15 +277,18 @@ WT static void wino_conv(const float *u, int k, int c, const float *x, int h, in
         v = xp + c * plane;
         // Strides between the ξ of V and M: padded off powers of two, or the 16 streams of the
         // transforms (8 KB apart for C = 16, 128 tiles) fight over one set of the L1 cache.
-        long vs = (long)c * t + 24, ms = (long)k * t + 24;
+        long vs = (long)cc * t + 24, ms = (long)k * t + 24;
         float *m = v + 16 * vs;                       // (16, K, T)
-        for (int ci = 0; ci < c; ci++)
+        for (int ii = 0; ii < cc; ii++) {
+            int blk = ii / c, ci = ii % c;
+            const float *src = xp + ci * plane + 3L * (blk / nb) * g.wq + 3 * (blk % nb);
             for (int ty = 0; ty < rows; ty += step)
                 for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    input_tile8(xp + ci * plane + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq,
-                                v + (long)ci * t + ty * g.tiles_wp + tx, vs, g.half);
+                    input_tile8(src + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq,
+                                v + (long)ii * t + ty * g.tiles_wp + tx, vs, g.half);
+        }
         for (int xi = 0; xi < 16; xi++)
-            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * k * c, v + xi * vs, m + xi * ms, k, c, t);
+            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * k * cc, v + xi * vs, m + xi * ms, k, cc, t);
         for (int ki = 0; ki < k; ki++) {
             float b = bias ? bias[ki] : 0.0f;
             for (int ty = 0; ty < rows; ty += step) {
@@ -291,24 +308,24 @@ WT static void wino_conv(const float *u, int k, int c, const float *x, int h, in
     }
 }
 
-int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, int pad,
-                    float *y, const float *bias, float *scratch) {
-    if (!ck_wino_applies(k, c)) return -1;
-    int out_h = h + 2 * pad - 2, out_w = w + 2 * pad - 2;
-    if (out_h <= 0 || out_w <= 0 || pad < 0 || pad > 2) return -1;
-    wino_conv(u, k, c, x, h, w, pad, out_h, out_w, bias, y, scratch);
+int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
+                 float *y, const float *bias, float *scratch) {
+    if (!ck_wino_applies(k, c) || (ks != 3 && ks != 5)) return -1;
+    int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
+    if (out_h <= 0 || out_w <= 0 || pad < 0 || pad > ks - 1) return -1;
+    wino_conv(u, k, c, ks, x, h, w, pad, out_h, out_w, bias, y, scratch);
     return 0;
 }
 
 // ---- Weight gradient: dU_ξ (K, C) = Σ_t (A dY_t Aᵀ)_ξ (V_t)_ξ, then dW = Gᵀ dU G. ----
 
-long ck_wino_wgrad_image(int k, int c, int out_h, int out_w) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
-    return 16L * (c + k) * g.tiles_hp * g.tiles_wp;
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
+    return 16L * ((long)c * blocks_of(ks) * blocks_of(ks) + k) * g.tiles_hp * g.tiles_wp;
 }
 
-long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     return (long)c * g.hq * g.wq + (long)k * 2 * g.tiles_hp * 2 * g.tiles_wp + 32;
 }
 
@@ -336,19 +353,20 @@ WT static inline void grad_tile8(const float *d, long ld, float *out, long os, i
 static inline long wg_vs(int c, long tc) { return (long)c * tc + 24; }
 static inline long wg_ds(int k, long tc) { return (long)k * tc + 24; }
 
-long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks) {
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long tc = (long)images * g.tiles_hp * g.tiles_wp;
-    return 16 * (wg_vs(c, tc) + wg_ds(k, tc));
+    return 16 * (wg_vs(c * blocks_of(ks) * blocks_of(ks), tc) + wg_ds(k, tc));
 }
 
-WT void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
                                 const float *dy, long dy_image, int images, int i0, int i1,
                                 float *chunk, float *pads) {
-    int out_h = h + 2 * pad - 2, out_w = w + 2 * pad - 2;
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
+    int nb = blocks_of(ks), cc = c * nb * nb;
     long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
-    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
+    long vs = wg_vs(cc, tc), ds = wg_ds(k, tc);
     float *v = chunk, *d = chunk + 16 * vs;
     long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
     float *xp = pads, *dp = pads + c * plane;
@@ -364,11 +382,14 @@ WT void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int 
             for (int r = 0; r < out_h; r++)
                 memcpy(dp + (ki * dh + r) * dw, dn + ((long)ki * out_h + r) * out_w, (size_t)out_w * sizeof(float));
         long t0 = n * t1;
-        for (int ci = 0; ci < c; ci++)
+        for (int ii = 0; ii < cc; ii++) {
+            int blk = ii / c, ci = ii % c;
+            const float *src = xp + ci * plane + 3L * (blk / nb) * g.wq + 3 * (blk % nb);
             for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
                 for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    input_tile8(xp + ci * plane + (long)(2 * ty) * g.wq + 2 * tx, g.wq,
-                                v + (long)ci * tc + t0 + ty * g.tiles_wp + tx, vs, g.half);
+                    input_tile8(src + (long)(2 * ty) * g.wq + 2 * tx, g.wq,
+                                v + (long)ii * tc + t0 + ty * g.tiles_wp + tx, vs, g.half);
+        }
         for (int ki = 0; ki < k; ki++)
             for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
                 for (int tx = 0; tx < g.tiles_wp; tx += g.half)
@@ -402,9 +423,10 @@ WT __attribute__((always_inline)) static inline void reduce_block(const float *d
         for (int j = 0; j < cb; j++) du[r * c + j] += hsum8(acc[r][j]);
 }
 
-WT void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                              int xi0, int xi1, float *du) {
-    wgeom_t g = wino_geometry(k, c, out_h, out_w);
+    wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
+    c *= blocks_of(ks) * blocks_of(ks);               // dU (16, K, C·blocks)
     long tc = (long)images * g.tiles_hp * g.tiles_wp;
     long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
     const float *v = chunk, *d = chunk + 16 * vs;
@@ -420,52 +442,61 @@ WT void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, con
     }
 }
 
-// dW (K, C, 3, 3) += Gᵀ dU G, dU (16, K, C); plain C like the weight transform.
-void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw) {
+// dW (K, C, ks, ks) += Gᵀ dU G per block, dU (16, K, C·blocks); plain C like the weight
+// transform. A 5×5 kernel takes each block's 3×3 at (3·bi, 3·bj), the sixth row and column
+// (zero weights) dropped.
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) {
+    int nb = blocks_of(ks), cc = c * nb * nb;
     for (int o = 0; o < k; o++) {
-        for (int i = 0; i < c; i++) {
+        for (int ii = 0; ii < cc; ii++) {
+            int blk = ii / c, i = ii % c, bi = blk / nb, bj = blk % nb;
             float m[4][4], t[3][4];
-            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = du[((long)xi * k + o) * c + i];
+            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = du[((long)xi * k + o) * cc + ii];
             for (int q = 0; q < 4; q++) {   // Gᵀ dU
                 t[0][q] = m[0][q] + 0.5f * ((m[1][q] + m[2][q]));
                 t[1][q] = 0.5f * (m[1][q] - m[2][q]);
                 t[2][q] = 0.5f * ((m[1][q] + m[2][q])) + m[3][q];
             }
-            float *dst = dw + ((long)o * c + i) * 9;
+            float *dst = dw + ((long)o * c + i) * ks * ks;
             for (int a = 0; a < 3; a++) {   // (Gᵀ dU) G
-                dst[a * 3 + 0] += t[a][0] + 0.5f * (t[a][1] + t[a][2]);
-                dst[a * 3 + 1] += 0.5f * (t[a][1] - t[a][2]);
-                dst[a * 3 + 2] += 0.5f * (t[a][1] + t[a][2]) + t[a][3];
+                float r[3] = {t[a][0] + 0.5f * (t[a][1] + t[a][2]), 0.5f * (t[a][1] - t[a][2]),
+                              0.5f * (t[a][1] + t[a][2]) + t[a][3]};
+                int p = 3 * bi + a;
+                for (int b = 0; b < 3; b++) {
+                    int q = 3 * bj + b;
+                    if (p < ks && q < ks) dst[p * ks + q] += r[b];
+                }
             }
         }
     }
 }
 
 #else
-long ck_wino_scratch(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
-long ck_wino_wgrad_image(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
-long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w) { (void)k; (void)c; (void)out_h; (void)out_w; return 0; }
-long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images) {
-    (void)k; (void)c; (void)out_h; (void)out_w; (void)images; return 0;
+// Not x86-64: ck_wino_applies says no, and nothing else is called.
+long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks) {
+    (void)k; (void)c; (void)out_h; (void)out_w; (void)images; (void)ks; return 0;
 }
-void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
                              const float *dy, long dy_image, int images, int i0, int i1,
                              float *chunk, float *pads) {
-    (void)k; (void)c; (void)x; (void)x_image; (void)h; (void)w; (void)pad; (void)dy; (void)dy_image;
+    (void)k; (void)c; (void)ks; (void)x; (void)x_image; (void)h; (void)w; (void)pad; (void)dy; (void)dy_image;
     (void)images; (void)i0; (void)i1; (void)chunk; (void)pads;
 }
-void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du) {
-    (void)k; (void)c; (void)out_h; (void)out_w; (void)images; (void)chunk; (void)xi0; (void)xi1; (void)du;
+    (void)k; (void)c; (void)ks; (void)out_h; (void)out_w; (void)images; (void)chunk; (void)xi0; (void)xi1; (void)du;
 }
-void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw) { (void)k; (void)c; (void)du; (void)dw; }
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) { (void)k; (void)c; (void)ks; (void)du; (void)dw; }
 int ck_wino_applies(int k, int c) { (void)k; (void)c; return 0; }
-void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u) {
-    (void)w; (void)k; (void)c; (void)flip; (void)u;
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
+    (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)u;
 }
-int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, int pad,
-                    float *y, const float *bias, float *scratch) {
-    (void)u; (void)k; (void)c; (void)x; (void)h; (void)w; (void)pad; (void)y; (void)bias; (void)scratch;
+int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
+                 float *y, const float *bias, float *scratch) {
+    (void)u; (void)k; (void)c; (void)ks; (void)x; (void)h; (void)w; (void)pad; (void)y; (void)bias; (void)scratch;
     return -1;
 }
 #endif

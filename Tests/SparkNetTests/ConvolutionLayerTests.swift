@@ -345,6 +345,11 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 16 kernel_size: 3 pad: 1", [2, 3, 16, 16], false, false),  // 3 input channels: direct
         ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [2, 16, 13, 13], true, true),  // groups, AlexNet's 13²
         ("num_output: 16 kernel_size: 3 pad: 1 stride: 2", [2, 16, 32, 32], false, false),
+        ("num_output: 32 kernel_size: 5 pad: 2", [2, 32, 16, 16], true, true),     // 5×5: CIFAR-10 quick conv2
+        ("num_output: 64 kernel_size: 5 pad: 2 bias_term: false", [2, 32, 8, 8], true, true),  // conv3, paired
+        ("num_output: 8 kernel_size: 5 pad: 4", [2, 8, 5, 27], true, true),       // pad 4: the input gradient pads 0
+        ("num_output: 8 kernel_size: 5", [2, 8, 11, 18], true, false),            // pad 0: input gradient by col2im
+        ("num_output: 16 kernel_size: 5 pad: 2 group: 2", [2, 16, 17, 16], true, true), // groups, odd height
     ])
     func matchesTheDirectKernels(_ convParam: String, _ shape: [Int], _ forward: Bool, _ backward: Bool) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
@@ -370,6 +375,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 8 kernel_size: 3 pad: 1 bias_term: false", [1, 8, 4, 16]),
         ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 3, 7]),                   // paired
         ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [1, 16, 4, 8]),        // groups
+        ("num_output: 8 kernel_size: 5 pad: 2", [2, 8, 4, 14]),                  // 5×5
     ])
     func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")

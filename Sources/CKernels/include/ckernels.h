@@ -60,43 +60,46 @@ int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, 
                          int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w);
 
 
-/// Winograd F(2×2, 3×3) for 3×3, stride-1, dilation-1 convolutions (winograd.c): 16 multiplies
-/// per 2×2 output tile, input channel and output channel instead of 36. 1 when it runs here for
-/// K output channels (a multiple of 4) and C input channels, else 0.
+/// Winograd F(2×2, 3×3) for stride-1, dilation-1 convolutions with 3×3 kernels (ks = 3), or 5×5
+/// ones (ks = 5) as 2 × 2 blocks of 3×3 on shifted copies of the input (winograd.c): per 2×2
+/// output tile, input and output channel 16 multiplies instead of 36, or 64 instead of 100.
+/// ck_wino_applies: 1 when it runs here for K output channels (a multiple of 4) and C input
+/// channels, else 0.
 int ck_wino_applies(int k, int c);
 
-/// Floats of scratch one ck_wino_conv3x3 call needs (per thread).
-long ck_wino_scratch(int k, int c, int out_h, int out_w);
+/// Floats of scratch one ck_wino_conv call needs (per thread).
+long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks);
 
-/// U (16·K·C floats) from the 3×3 kernels: w (K, C, 3, 3) when flip = 0; with flip = 1, w is
-/// (C, K, 3, 3) and each kernel is read transposed and rotated by 180° (the input gradient's
-/// convolution). The same plain C on every path.
-void ck_wino_pack_weights(const float *w, int k, int c, int flip, float *u);
+/// U (16·K·C·blocks floats; blocks = 1, or 4 for 5×5) from the kernels: w (K, C, ks, ks) when
+/// flip = 0; with flip = 1, w is (C, K, ks, ks) and each kernel is read transposed and rotated
+/// by 180° (the input gradient's convolution). The same plain C on every path.
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u);
 
-/// y (K, outH, outW) = 3×3 stride-1 convolution of x (C, H, W), zero-padded by `pad` on each
-/// side (outH = H + 2·pad − 2), [+ bias[k]], overwriting y. `scratch` holds
-/// ck_wino_scratch(K, C, outH, outW) floats. Returns 0, or -1 when it does not apply.
-int ck_wino_conv3x3(const float *u, int k, int c, const float *x, int h, int w, int pad,
-                    float *y, const float *bias, float *scratch);
+/// y (K, outH, outW) = ks×ks stride-1 convolution of x (C, H, W), zero-padded by `pad` (< ks) on
+/// each side (outH = H + 2·pad − ks + 1), [+ bias[k]], overwriting y. `scratch` holds
+/// ck_wino_scratch(K, C, outH, outW, ks) floats. Returns 0, or -1 when it does not apply.
+int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
+                 float *y, const float *bias, float *scratch);
 
-/// The Winograd weight gradient, dW (K, C, 3, 3) += Σ_n correlation of x_n (C, H, W) zero-padded
-/// by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
+/// The Winograd weight gradient, dW (K, C, ks, ks) += Σ_n correlation of x_n (C, H, W)
+/// zero-padded by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
 /// 1. ck_wino_wgrad_transform: images [i0, i1) of the chunk (threads take disjoint ranges) into
 ///    `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is the calling thread's
 ///    own ck_wino_wgrad_pad floats;
-/// 2. ck_wino_wgrad_reduce: dU (16, K, C) += the chunk's products for ξ in [xi0, xi1) (threads
-///    take disjoint ranges; each dU element is summed in one order whatever the thread count);
+/// 2. ck_wino_wgrad_reduce: dU (16, K, C·blocks) += the chunk's products for ξ in [xi0, xi1)
+///    (threads take disjoint ranges; each dU element is summed in one order whatever the thread
+///    count);
 /// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G.
 /// ck_wino_wgrad_image: the chunk floats one image takes.
-long ck_wino_wgrad_image(int k, int c, int out_h, int out_w);
-long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w);
-long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images);
-void ck_wino_wgrad_transform(int k, int c, const float *x, long x_image, int h, int w, int pad,
+long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks);
+long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks);
+long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks);
+void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
                              const float *dy, long dy_image, int images, int i0, int i1,
                              float *chunk, float *pads);
-void ck_wino_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk,
+void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du);
-void ck_wino_wgrad_finish(int k, int c, const float *du, float *dw);
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw);
 
 #ifdef __cplusplus
 }

@@ -97,8 +97,15 @@ public final class ConvolutionLayer: Layer {
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
     private var winogradWeightScratch: Int {
-        16 * (numOutput / group) * (geometry.channels / group) + winogradChunkFloats + kernelThreads * winogradPadFloats
+        winogradU + winogradChunkFloats + kernelThreads * winogradPadFloats
     }
+    /// 3×3 blocks per kernel: 1, or 4 for 5×5 (Sources/CKernels/winograd.c).
+    private var winogradBlocks: Int { geometry.kernelH == 5 ? 4 : 1 }
+    /// Floats of the transformed weights of one group (or, for the weight gradient, of dU).
+    private var winogradU: Int { 16 * winogradBlocks * (numOutput / group) * (geometry.channels / group) }
+    /// Floats before the kernels' per-thread scratch: packed weights (2·M·Kg), or all groups'
+    /// transformed weights.
+    private var kernelWeights: Int { max(2 * numOutput * kernelDim, group * winogradU) }
 
     /// Floats of the column matrix: C·kh·kw · chunk·outHW.
     private var columnCount: Int { geometry.columnCount(batch: chunk) }
@@ -215,8 +222,8 @@ public final class ConvolutionLayer: Layer {
         winogradBackward = allowsWinograd && implicitBackward
             && Self.winogradFits(g, outputs: cg, inputs: mg, pad: (ptH, ptW), outW: g.width)
         let winoScratch = max(
-            winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW))) : 0,
-            winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width))) : 0)
+            winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW), Int32(g.kernelH))) : 0,
+            winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width), Int32(g.kernelH))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
         winogradWeights = winogradForward
         if winogradWeights {
@@ -224,15 +231,15 @@ public final class ConvolutionLayer: Layer {
             // 4 MB of transforms per chunk: each chunk costs two hand-offs to the threads, and
             // with 1 MB chunks (2 images of ResNet-20's stage 1) the backward pass ran 1.7× slower
             // on 2 threads than on 1
-            winogradChunk = max(1, min(num, 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow))))
-            winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk)))
-            winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow))
+            winogradChunk = max(1, min(num, 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow, Int32(g.kernelH)))))
+            winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk), Int32(g.kernelH)))
+            winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
         }
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
-                                      2 * numOutput * kernelDim + implicitScratch,
+                                      kernelWeights + implicitScratch,
                                       winogradWeights ? winogradWeightScratch : 0))
     }
 
@@ -392,15 +399,18 @@ public final class ConvolutionLayer: Layer {
     }
 
     /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels per
-    /// group: 3×3, stride 1, no dilation, padding ≤ 2, the kernels on, at least 8 input channels
-    /// (with fewer the transforms outweigh the saved multiplies: a first layer on 1–3 channels
-    /// ran 2× slower), the output channels a multiple of 4, and output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4
-    /// tiles go two to a vector) to at least 7/8: outW 7–8, 13–16, 27–32, 41–48, … A row of 9
-    /// tiles would compute 16, and stays direct.
+    /// group: 3×3 or 5×5 (as four 3×3 blocks), stride 1, no dilation, padding below the kernel
+    /// size, the kernels on, and
+    /// - at least 8 input channels: with fewer the transforms outweigh the saved multiplies (a
+    ///   first layer on 1–3 channels ran 2× slower);
+    /// - output channels a multiple of 4 (the products' row blocks);
+    /// - output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4 tiles go two to a
+    ///   vector) to at least 7/8: outW 7–8, 13–16, 27–32, 41–48, … A row of 9 tiles would
+    ///   compute 16, and stays direct.
     static func winogradFits(_ g: ConvGeometry, outputs: Int, inputs: Int, pad: (Int, Int), outW: Int) -> Bool {
         let tiles = (outW + 1) / 2, computed = tiles <= 4 ? 4 : (tiles + 7) / 8 * 8
-        guard !disableWinograd, g.kernelH == 3, g.kernelW == 3, g.strideH == 1, g.strideW == 1,
-              g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0...2).contains(pad.0),
+        guard !disableWinograd, g.kernelH == g.kernelW, g.kernelH == 3 || g.kernelH == 5, g.strideH == 1,
+              g.strideW == 1, g.dilationH == 1, g.dilationW == 1, pad.0 == pad.1, (0..<g.kernelH).contains(pad.0),
               inputs >= 8, 8 * tiles >= 7 * computed else { return false }
         return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
     }
@@ -417,22 +427,24 @@ public final class ConvolutionLayer: Layer {
     /// Tests: turns Winograd off (or back on where it fits) for this layer, before the next reshape.
     public var allowsWinograd = true
 
-    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3), an image and group per call.
+    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3) (5×5 kernels as four 3×3
+    /// blocks), an image and group per call.
     private func forwardWinograd(bottom: [Blob], top: [Blob]) {
         let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
+        let ks = Int32(g.kernelH), taps = g.kernelH * g.kernelW
         let planeIn = g.height * g.width, planeOut = g.outputSpatial
-        let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
+        let ws = context.workspace.buffer(kernelWeights + implicitScratch)
         let w = blobs[0].data                     // (G, Mg, Cg, 3, 3)
         for gi in 0..<G {                         // U (G, 16, Mg, Cg)
-            ck_wino_pack_weights(w + gi * Mg * Cg * 9, Int32(Mg), Int32(Cg), 0, ws + gi * 16 * Mg * Cg)
+            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(Mg), Int32(Cg), ks, 0, ws + gi * winogradU)
         }
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
             Parallel.forEachRange(num, limit: kernelThreads) { part, images in
-                let scratch = ws + 2 * M * kernelDim + part * threadScratch
+                let scratch = ws + kernelWeights + part * threadScratch
                 for n in images {
                     for gi in 0..<G {
-                        _ = ck_wino_conv3x3(ws + gi * 16 * Mg * Cg, Int32(Mg), Int32(Cg),
+                        _ = ck_wino_conv(ws + gi * winogradU, Int32(Mg), Int32(Cg), ks,
                                             b.data + (n * C + gi * Cg) * planeIn, Int32(g.height), Int32(g.width),
                                             Int32(g.padH), t.data + (n * M + gi * Mg) * planeOut,
                                             bias.map { $0 + gi * Mg }, scratch)
@@ -446,18 +458,19 @@ public final class ConvolutionLayer: Layer {
     /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
+        let ks = Int32(g.kernelH), taps = g.kernelH * g.kernelW
         let planeIn = g.height * g.width, planeOut = g.outputSpatial
-        let ws = context.workspace.buffer(2 * M * kernelDim + implicitScratch)
+        let ws = context.workspace.buffer(kernelWeights + implicitScratch)
         let w = blobs[0].data
         for gi in 0..<G {                         // U' (G, 16, Cg, Mg)
-            ck_wino_pack_weights(w + gi * Mg * Cg * 9, Int32(Cg), Int32(Mg), 1, ws + gi * 16 * Mg * Cg)
+            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(Cg), Int32(Mg), ks, 1, ws + gi * winogradU)
         }
         let pad = transposedPad.h
         Parallel.forEachRange(num, limit: kernelThreads) { part, images in
-            let scratch = ws + 2 * M * kernelDim + part * threadScratch
+            let scratch = ws + kernelWeights + part * threadScratch
             for n in images {
                 for gi in 0..<G {
-                    _ = ck_wino_conv3x3(ws + gi * 16 * Mg * Cg, Int32(Cg), Int32(Mg),
+                    _ = ck_wino_conv(ws + gi * winogradU, Int32(Cg), Int32(Mg), ks,
                                         dy + (n * M + gi * Mg) * planeOut, Int32(g.outputH), Int32(g.outputW),
                                         Int32(pad), dx + (n * C + gi * Cg) * planeIn, nil, scratch)
                 }
@@ -470,27 +483,28 @@ public final class ConvolutionLayer: Layer {
     /// turned into dW once at the end.
     private func weightGradWinograd(x: UnsafePointer<Float>, dy: UnsafePointer<Float>) {
         let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
+        let ks = Int32(g.kernelH), taps = g.kernelH * g.kernelW
         let imageIn = C * g.height * g.width, imageOut = M * g.outputSpatial
         let planeIn = g.height * g.width, planeOut = g.outputSpatial
         let (m, c, h, w, pad) = (Int32(Mg), Int32(Cg), Int32(g.height), Int32(g.width), Int32(g.padH))
         let (oh, ow) = (Int32(g.outputH), Int32(g.outputW))
-        let du = context.workspace.buffer(winogradWeightScratch)      // (16, Mg, Cg)
-        let chunk = du + 16 * Mg * Cg, pads = chunk + winogradChunkFloats
+        let du = context.workspace.buffer(winogradWeightScratch)      // (16, Mg, Cg·blocks)
+        let chunk = du + winogradU, pads = chunk + winogradChunkFloats
         for gi in 0..<G {
-            setAll(16 * Mg * Cg, 0, du)
+            setAll(winogradU, 0, du)
             for n0 in stride(from: 0, to: num, by: winogradChunk) {
                 let nb = Int32(min(winogradChunk, num - n0))
                 let xs = x + n0 * imageIn + gi * Cg * planeIn, dys = dy + n0 * imageOut + gi * Mg * planeOut
                 Parallel.forEachRange(Int(nb), limit: kernelThreads) { part, images in
-                    ck_wino_wgrad_transform(m, c, xs, imageIn, h, w, pad, dys, imageOut, nb,
+                    ck_wino_wgrad_transform(m, c, ks, xs, imageIn, h, w, pad, dys, imageOut, nb,
                                             Int32(images.lowerBound), Int32(images.upperBound),
                                             chunk, pads + part * winogradPadFloats)
                 }
                 Parallel.forEachRange(16, limit: kernelThreads) { _, points in
-                    ck_wino_wgrad_reduce(m, c, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
+                    ck_wino_wgrad_reduce(m, c, ks, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
                 }
             }
-            ck_wino_wgrad_finish(m, c, du, blobs[0].diff + gi * Mg * Cg * 9)
+            ck_wino_wgrad_finish(m, c, ks, du, blobs[0].diff + gi * Mg * Cg * taps)
         }
     }
 
@@ -580,7 +594,7 @@ public final class ConvolutionLayer: Layer {
                 }
                 for gi in 0..<G {
                     _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Cg), Int32(Mg), src + gi * Mg * Hq * Wq,
-                                  Int32(Hq), Int32(Wq), Int32(kh), Int32(kw), 1, 1,
+                                  Int32(Hq), Int32(Wq), Int32(g.kernelH), Int32(kw), 1, 1,
                                   Int32(g.dilationH), Int32(g.dilationW),
                                   dx + n * imageIn + gi * Cg * g.height * g.width,
                                   Int32(g.height), Int32(g.width), nil, 0)
