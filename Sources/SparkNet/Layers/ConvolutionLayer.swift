@@ -454,7 +454,7 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
-    /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by 2 − pad, through
+    /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by k − 1 − pad, through
     /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
