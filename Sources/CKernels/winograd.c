@@ -140,6 +140,31 @@ WT static inline void input_tile8(const float *x, long wq, float *v, long vs, in
     }
 }
 
+// out (planes, hq, wq) = x (planes, h, w) at (pad, pad), zero around it (the padding, and the
+// rows and columns that round the tiles up).
+static void pad_planes(const float *x, int planes, int h, int w, int pad, int hq, int wq, float *out) {
+    long plane = (long)hq * wq;
+    memset(out, 0, (size_t)(planes * plane) * sizeof(float));
+    for (int p = 0; p < planes; p++)
+        for (int r = 0; r < h; r++)
+            memcpy(out + p * plane + (long)(r + pad) * wq + pad, x + ((long)p * h + r) * w, (size_t)w * sizeof(float));
+}
+
+// Bᵀ d B of tile rows [ty0, ty0 + rows) of every channel and kernel block of the padded image
+// xp (C planes): channel ii = block·C + c goes to v + ii·ld, tile (ty, tx) at ty·tiles_wp + tx.
+WT static void transform_input(const float *xp, const wgeom_t *g, int c, int nb, int ty0, int rows,
+                               float *v, long ld, long vs) {
+    long plane = (long)g->hq * g->wq;
+    for (int ii = 0; ii < c * nb * nb; ii++) {
+        int blk = ii / c, ci = ii % c;
+        const float *src = xp + ci * plane + 3L * (blk / nb) * g->wq + 3 * (blk % nb);
+        for (int ty = 0; ty < rows; ty += 1 + g->paired)
+            for (int tx = 0; tx < g->tiles_wp; tx += g->half)
+                input_tile8(src + (long)(2 * (ty0 + ty)) * g->wq + 2 * tx, g->wq,
+                            v + (long)ii * ld + ty * g->tiles_wp + tx, vs, g->half);
+    }
+}
+
 // Aᵀ m A + bias for 8 tiles: m[ξ·ms + 0…7] → y rows 0 and 1 (row stride ldy), up to `cols`
 // outputs of each (16 for a whole vector), `rows` rows (1 or 2). Paired (half = 4): the upper
 // 4 tiles go to rows 2 and 3 (`rows2` of them), at most 8 columns each.
@@ -255,21 +280,7 @@ WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, i
     long plane = (long)g.hq * g.wq;
     float *xp = scratch;                              // (C, hq, wq), zero outside the image
     float *v = xp + c * plane;                        // (16, C·blocks, T)
-    // The padded image: x sits at (pad, pad); the rest (the padding, and the columns and rows
-    // that round the tiles up) is zero.
-    for (int ci = 0; ci < c; ci++) {
-        float *dst = xp + ci * plane;
-        memset(dst, 0, (size_t)plane * sizeof(float));
-        for (int r = 0; r < h; r++) {
-            int row = r + pad;
-            if (row >= g.hq) break;
-            int cols = w;
-            if (pad + cols > g.wq) cols = g.wq - pad;
-            memcpy(dst + (long)row * g.wq + pad, x + ((long)ci * h + r) * w, (size_t)cols * sizeof(float));
-        }
-    }
-    memset(xp + c * plane, 0, 16 * sizeof(float));    // slack read past the last row by no lane
-    (void)w;
+    pad_planes(x, c, h, w, pad, g.hq, g.wq, xp);
     int step = 1 + g.paired;
     for (int ty0 = 0; ty0 < g.tiles_hp; ty0 += g.rows_per_block) {
         int rows = g.tiles_hp - ty0 < g.rows_per_block ? g.tiles_hp - ty0 : g.rows_per_block;
@@ -279,14 +290,7 @@ WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, i
         // transforms (8 KB apart for C = 16, 128 tiles) fight over one set of the L1 cache.
         long vs = (long)cc * t + 24, ms = (long)k * t + 24;
         float *m = v + 16 * vs;                       // (16, K, T)
-        for (int ii = 0; ii < cc; ii++) {
-            int blk = ii / c, ci = ii % c;
-            const float *src = xp + ci * plane + 3L * (blk / nb) * g.wq + 3 * (blk % nb);
-            for (int ty = 0; ty < rows; ty += step)
-                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    input_tile8(src + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq,
-                                v + (long)ii * t + ty * g.tiles_wp + tx, vs, g.half);
-        }
+        transform_input(xp, &g, c, nb, ty0, rows, v, t, vs);
         for (int xi = 0; xi < 16; xi++)
             (ck_isa() >= 2 ? products512 : products)(u + (long)xi * k * cc, v + xi * vs, m + xi * ms, k, cc, t);
         for (int ki = 0; ki < k; ki++) {
@@ -372,24 +376,10 @@ WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_ima
     float *xp = pads, *dp = pads + c * plane;
     for (int n = i0; n < i1; n++) {
         const float *xn = x + n * x_image, *dn = dy + n * dy_image;
-        memset(xp, 0, (size_t)(c * plane) * sizeof(float));
-        for (int ci = 0; ci < c; ci++)
-            for (int r = 0; r < h; r++)
-                memcpy(xp + ci * plane + (long)(r + pad) * g.wq + pad, xn + ((long)ci * h + r) * w,
-                       (size_t)w * sizeof(float));
-        memset(dp, 0, (size_t)(k * dh * dw) * sizeof(float));
-        for (int ki = 0; ki < k; ki++)
-            for (int r = 0; r < out_h; r++)
-                memcpy(dp + (ki * dh + r) * dw, dn + ((long)ki * out_h + r) * out_w, (size_t)out_w * sizeof(float));
+        pad_planes(xn, c, h, w, pad, g.hq, g.wq, xp);
+        pad_planes(dn, k, out_h, out_w, 0, (int)dh, (int)dw, dp);
         long t0 = n * t1;
-        for (int ii = 0; ii < cc; ii++) {
-            int blk = ii / c, ci = ii % c;
-            const float *src = xp + ci * plane + 3L * (blk / nb) * g.wq + 3 * (blk % nb);
-            for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
-                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    input_tile8(src + (long)(2 * ty) * g.wq + 2 * tx, g.wq,
-                                v + (long)ii * tc + t0 + ty * g.tiles_wp + tx, vs, g.half);
-        }
+        transform_input(xp, &g, c, nb, 0, g.tiles_hp, v + t0, tc, vs);
         for (int ki = 0; ki < k; ki++)
             for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
                 for (int tx = 0; tx < g.tiles_wp; tx += g.half)

@@ -90,9 +90,8 @@ public final class ConvolutionLayer: Layer {
     /// convolution), where `winogradFits` holds for that direction.
     private var winogradForward = false
     private var winogradBackward = false
-    /// Winograd for the weight gradient too (where it runs forward), `winogradChunk` images of
+    /// The weight gradient runs Winograd where the forward pass does, `winogradChunk` images of
     /// transforms at a time; floats of that chunk, of a thread's padded images, of the whole.
-    private var winogradWeights = false
     private var winogradChunk = 1
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
@@ -225,8 +224,7 @@ public final class ConvolutionLayer: Layer {
             winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW), Int32(g.kernelH))) : 0,
             winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width), Int32(g.kernelH))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
-        winogradWeights = winogradForward
-        if winogradWeights {
+        if winogradForward {
             let (m, c, oh, ow) = (Int32(mg), Int32(cg), Int32(outH), Int32(outW))
             // 4 MB of transforms per chunk: each chunk costs two hand-offs to the threads, and
             // with 1 MB chunks (2 images of ResNet-20's stage 1) the backward pass ran 1.7× slower
@@ -240,7 +238,7 @@ public final class ConvolutionLayer: Layer {
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
                                       kernelWeights + implicitScratch,
-                                      winogradWeights ? winogradWeightScratch : 0))
+                                      winogradForward ? winogradWeightScratch : 0))
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
@@ -294,7 +292,7 @@ public final class ConvolutionLayer: Layer {
             if !(needW || needB || needX) { continue }
             let dy = t.diff                       // (N, M, HW)
             // The kernels' weight gradient also sums the bias gradient.
-            let winoW = needW && winogradWeights && usesImplicitGEMM
+            let winoW = needW && winogradForward && usesImplicitGEMM
             if winoW { weightGradWinograd(x: b.data, dy: dy) }
             let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW
             if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
@@ -428,51 +426,45 @@ public final class ConvolutionLayer: Layer {
     public var allowsWinograd = true
 
     /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3) (5×5 kernels as four 3×3
-    /// blocks), an image and group per call.
+    /// blocks).
     private func forwardWinograd(bottom: [Blob], top: [Blob]) {
-        let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
-        let ks = Int32(g.kernelH), taps = g.kernelH * g.kernelW
-        let planeIn = g.height * g.width, planeOut = g.outputSpatial
-        let ws = context.workspace.buffer(kernelWeights + implicitScratch)
-        let w = blobs[0].data                     // (G, Mg, Cg, 3, 3)
-        for gi in 0..<G {                         // U (G, 16, Mg, Cg)
-            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(Mg), Int32(Cg), ks, 0, ws + gi * winogradU)
-        }
+        let g = geometry
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
-            Parallel.forEachRange(num, limit: kernelThreads) { part, images in
-                let scratch = ws + kernelWeights + part * threadScratch
-                for n in images {
-                    for gi in 0..<G {
-                        _ = ck_wino_conv(ws + gi * winogradU, Int32(Mg), Int32(Cg), ks,
-                                            b.data + (n * C + gi * Cg) * planeIn, Int32(g.height), Int32(g.width),
-                                            Int32(g.padH), t.data + (n * M + gi * Mg) * planeOut,
-                                            bias.map { $0 + gi * Mg }, scratch)
-                    }
-                }
-            }
+            winogradConvolve(transposed: false, UnsafePointer(b.data), height: g.height, width: g.width, pad: g.padH,
+                             into: t.data, bias: bias)
         }
     }
 
     /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by k − 1 − pad, through
     /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
-        let ks = Int32(g.kernelH), taps = g.kernelH * g.kernelW
-        let planeIn = g.height * g.width, planeOut = g.outputSpatial
+        winogradConvolve(transposed: true, dy, height: geometry.outputH, width: geometry.outputW,
+                         pad: transposedPad.h, into: dx, bias: nil)
+    }
+
+    /// One Winograd convolution per image and group: the layer's own (x → y) or its transpose
+    /// (dy → dx, the kernels rotated and transposed), images split over the threads.
+    private func winogradConvolve(transposed: Bool, _ src: UnsafePointer<Float>, height: Int, width: Int, pad: Int,
+                                  into dst: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?) {
+        let G = group, Mg = numOutput / G, Cg = geometry.channels / G
+        let (outs, ins) = transposed ? (Cg, Mg) : (Mg, Cg)       // per group
+        let planeSrc = height * width
+        let planeDst = transposed ? geometry.height * geometry.width : geometry.outputSpatial
+        let ks = Int32(geometry.kernelH), taps = geometry.kernelH * geometry.kernelW
         let ws = context.workspace.buffer(kernelWeights + implicitScratch)
-        let w = blobs[0].data
-        for gi in 0..<G {                         // U' (G, 16, Cg, Mg)
-            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(Cg), Int32(Mg), ks, 1, ws + gi * winogradU)
+        let w = blobs[0].data                     // (G, Mg, Cg, k, k)
+        for gi in 0..<G {                         // U (G, 16, outs, ins·blocks)
+            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, transposed ? 1 : 0,
+                                 ws + gi * winogradU)
         }
-        let pad = transposedPad.h
         Parallel.forEachRange(num, limit: kernelThreads) { part, images in
             let scratch = ws + kernelWeights + part * threadScratch
             for n in images {
                 for gi in 0..<G {
-                    _ = ck_wino_conv(ws + gi * winogradU, Int32(Cg), Int32(Mg), ks,
-                                        dy + (n * M + gi * Mg) * planeOut, Int32(g.outputH), Int32(g.outputW),
-                                        Int32(pad), dx + (n * C + gi * Cg) * planeIn, nil, scratch)
+                    _ = ck_wino_conv(ws + gi * winogradU, Int32(outs), Int32(ins), ks,
+                                     src + (n * G + gi) * ins * planeSrc, Int32(height), Int32(width), Int32(pad),
+                                     dst + (n * G + gi) * outs * planeDst, bias.map { $0 + gi * outs }, scratch)
                 }
             }
         }
@@ -594,7 +586,7 @@ public final class ConvolutionLayer: Layer {
                 }
                 for gi in 0..<G {
                     _ = ck_conv2d(packedW + gi * Mg * Kg, Int32(Cg), Int32(Mg), src + gi * Mg * Hq * Wq,
-                                  Int32(Hq), Int32(Wq), Int32(g.kernelH), Int32(kw), 1, 1,
+                                  Int32(Hq), Int32(Wq), Int32(kh), Int32(kw), 1, 1,
                                   Int32(g.dilationH), Int32(g.dilationW),
                                   dx + n * imageIn + gi * Cg * g.height * g.width,
                                   Int32(g.height), Int32(g.width), nil, 0)
