@@ -1,4 +1,5 @@
-// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (see include/ckernels.h).
+// Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions, and F(2×2, 5×5) for 5×5 ones (see
+// include/ckernels.h).
 //
 // Each 2×2 block of outputs ("tile") comes from the 4×4 input patch under it:
 //   Y = Aᵀ [ Σ_c (G g_kc Gᵀ) ⊙ (Bᵀ d_c B) ] A
@@ -6,6 +7,10 @@
 // independent products M_ξ (K, T) = U_ξ (K, C) · V_ξ (C, T), one per point ξ of the 4×4 domain.
 // Bᵀ and Aᵀ hold only 0 and ±1: the transforms are adds, run 8 tiles per ymm vector. Tiles are
 // taken a few tile rows at a time so that V and M (16·(C + K)·T floats) stay in the L2 cache.
+//
+// F(2×2, 5×5) is the same with 6×6 input tiles: 36 products per tile instead of 100, on the
+// points 0, ±1, ±2 and ∞ (Bᵀ is the one of F(4×4, 3×3); G has 1/4, 1/6, 1/12 and 1/24). U and
+// the weight gradient's last step are computed in double and rounded once.
 //
 // Lane order: the 8 tiles of a vector sit in the order (0, 1, 4, 5 | 2, 3, 6, 7), which is what
 // _mm256_shuffle_ps gives when it splits 16 consecutive floats into even and odd columns, and
@@ -33,29 +38,32 @@ typedef struct {
     int rows_per_block;                // tile rows per block (V and M stay in L2)
 } wgeom_t;
 
-// 3×3 kernels, or 5×5 ones split into 2 × 2 blocks of 3×3 (the sixth row and column zero):
-// block (bi, bj) is a 3×3 convolution of the input shifted by (3·bi, 3·bj), so a 5×5 layer is a
-// 3×3 one on 4·C shifted copies of the input: 64 multiplies per tile instead of 100.
-static inline int blocks_of(int ks) { return ks == 5 ? 2 : 1; }
+// Points ξ of the transformed domain: (ks + 1)², 16 for 3×3 kernels, 36 for 5×5.
+static inline int points_of(int ks) { return (ks + 1) * (ks + 1); }
+
+// Output channels rounded up to whole row blocks: U, M, D and dU carry rows of zeros past K
+// (LeNet's 50 outputs run as 52), and only K rows are ever written out.
+static inline int rows_of(int k) { return (k + KB - 1) / KB * KB; }
 
 static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g;
-    int nb = blocks_of(ks);
-    c *= nb * nb;
+    k = rows_of(k);
+    int np = points_of(ks);
     g.tiles_h = (out_h + 1) / 2;
     g.tiles_w = (out_w + 1) / 2;
     g.paired = g.tiles_w <= 4;
     g.tiles_wp = g.paired ? 4 : (g.tiles_w + 7) / 8 * 8;
     g.tiles_hp = g.paired ? (g.tiles_h + 1) / 2 * 2 : g.tiles_h;
     g.half = g.paired ? 4 : 8;
-    g.hq = 2 * g.tiles_hp + 2 + 3 * (nb - 1);
-    g.wq = 2 * g.tiles_wp + 2 + 3 * (nb - 1);
-    // Tiles per block: 16·(C + K)·T floats ≈ 256 KB keeps V and M in L2. But each block reads
-    // all of U (16·K·C floats) once: where U passes 1 MB, blocks keep at least 64 tiles. For
+    g.hq = 2 * g.tiles_hp + ks - 1;
+    g.wq = 2 * g.tiles_wp + ks - 1;
+    // Tiles per block: ξ·(C + K)·T floats ≈ 256 KB keeps V and M in L2. But each block reads
+    // all of U (ξ·K·C floats) once: where U passes 1 MB, blocks keep at least 64 tiles. For
     // AlexNet's 384 × 256 channels the L2 rule gave 8 tiles, and streaming 6 MB of U per 8
-    // tiles cost more than the multiplies saved (0.91× the direct kernel; 1.07× with 56).
-    int budget = 4096 / (c + k);
-    if ((long)k * c > 16384 && budget < 64) budget = 64;
+    // tiles cost more than the multiplies saved (0.91× the direct kernel; 1.07× with 56). For
+    // 5×5 the bar is 512 KB: AlexNet's conv2 (880 KB of U) ran 7 % faster with 64 tiles.
+    int budget = 65536 / (np * (c + k));
+    if ((long)k * c * np > (ks == 5 ? 131072 : 262144) && budget < 64) budget = 64;
     int rows = budget / g.tiles_wp;
     if (g.paired) rows = rows / 2 * 2;
     g.rows_per_block = rows < 1 + g.paired ? 1 + g.paired : (rows > g.tiles_hp ? g.tiles_hp : rows);
@@ -64,28 +72,58 @@ static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
 
 long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    long t = (long)g.rows_per_block * g.tiles_wp, cc = (long)c * blocks_of(ks) * blocks_of(ks);
-    return (long)c * g.hq * g.wq + 16 * ((cc + k) * t + 48) + 16;
+    long t = (long)g.rows_per_block * g.tiles_wp;
+    return (long)c * g.hq * g.wq + points_of(ks) * ((c + rows_of(k)) * t + 48) + 16;
 }
 
-int ck_wino_applies(int k, int c) { return ck_isa() >= 1 && k % KB == 0 && c > 0; }
+long ck_wino_weights(int k, int c, int ks) { return (long)points_of(ks) * rows_of(k) * c; }
 
-// U (16, K/4, C, 4) = G g Gᵀ for each (output k, input c); g is w[k][c] (flip = 0), or the
-// flipped w[c][k] of the transposed convolution (flip = 1: w is (C, K, 3, 3) and g[a][b] =
-// w[c][k][2 − a][2 − b]). Plain C without FMA, so every path computes the same U.
+int ck_wino_applies(int k, int c) { return ck_isa() >= 1 && k > 0 && c > 0; }
+
+// G of F(2, 5) (6 × 5): row j evaluates the kernel at point j (0, 1, −1, 2, −2, ∞) and divides
+// by Π_{l≠j} (a_j − a_l).
+static const double G5[6][5] = {
+    {1.0 / 4, 0, 0, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+    {0, 0, 0, 0, 1}};
+
+// U (ξ, K'/4, C, 4) = G g Gᵀ for each (output k, input c), zero past K; g is w[k][c] (flip = 0),
+// or the flipped w[c][k] of the transposed convolution (flip = 1: w is (C, K, ks, ks) and g[a][b] =
+// w[c][k][ks − 1 − a][ks − 1 − b]). Plain C without FMA, so every path computes the same U.
 void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
-    int nb = blocks_of(ks), cc = c * nb * nb, taps = ks * ks;
+    int taps = ks * ks, kp = rows_of(k), np = points_of(ks);
+    long xs = (long)kp * c;                                 // between the ξ of U
+    for (int o = k; o < kp; o++)
+        for (int i = 0; i < c; i++)
+            for (int xi = 0; xi < np; xi++) u[xi * xs + ((long)(o / KB) * c + i) * KB + o % KB] = 0.0f;
     for (int o = 0; o < k; o++) {
-        for (int ii = 0; ii < cc; ii++) {
-            int blk = ii / c, i = ii % c, bi = blk / nb, bj = blk % nb;
-            float g[3][3];
+        for (int i = 0; i < c; i++) {
             const float *src = flip ? w + ((long)i * k + o) * taps : w + ((long)o * c + i) * taps;
+            float *dst = u + ((long)(o / KB) * c + i) * KB + o % KB;
+            if (ks == 5) {
+                double g[5][5], t[6][5];
+                for (int a = 0; a < 5; a++)
+                    for (int b = 0; b < 5; b++) g[a][b] = flip ? src[(4 - a) * 5 + (4 - b)] : src[a * 5 + b];
+                for (int p = 0; p < 6; p++)                 // G g
+                    for (int b = 0; b < 5; b++) {
+                        double sum = 0;
+                        for (int a = 0; a < 5; a++) sum += G5[p][a] * g[a][b];
+                        t[p][b] = sum;
+                    }
+                for (int p = 0; p < 6; p++)                 // (G g) Gᵀ
+                    for (int q = 0; q < 6; q++) {
+                        double sum = 0;
+                        for (int b = 0; b < 5; b++) sum += t[p][b] * G5[q][b];
+                        dst[(p * 6 + q) * xs] = (float)sum;
+                    }
+                continue;
+            }
+            float g[3][3];
             for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) {
-                    int p = 3 * bi + a, q = 3 * bj + b;
-                    g[a][b] = p >= ks || q >= ks ? 0.0f
-                            : flip ? src[(ks - 1 - p) * ks + (ks - 1 - q)] : src[p * ks + q];
-                }
+                for (int b = 0; b < 3; b++) g[a][b] = flip ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
             float t[4][3];   // G g
             for (int b = 0; b < 3; b++) {
                 t[0][b] = g[0][b];
@@ -96,10 +134,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
             for (int a = 0; a < 4; a++) {   // (G g) Gᵀ
                 float r[4] = {t[a][0], 0.5f * ((t[a][0] + t[a][1]) + t[a][2]),
                               0.5f * ((t[a][0] - t[a][1]) + t[a][2]), t[a][2]};
-                for (int b = 0; b < 4; b++) {
-                    int xi = a * 4 + b;
-                    u[(((long)xi * (k / KB) + o / KB) * cc + ii) * KB + o % KB] = r[b];
-                }
+                for (int b = 0; b < 4; b++) dst[(a * 4 + b) * xs] = r[b];
             }
         }
     }
@@ -140,6 +175,41 @@ WT static inline void input_tile8(const float *x, long wq, float *v, long vs, in
     }
 }
 
+// Bᵀ of F(2, 5) (and F(4, 3)) along one direction: 6 values → 6, with FMAs.
+WT static inline void bt6(const __m256 d[6], __m256 o[6]) {
+    __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+    __m256 p = _mm256_fnmadd_ps(four, d[2], d[4]), q = _mm256_fnmadd_ps(four, d[1], d[3]);
+    __m256 s = _mm256_sub_ps(d[4], d[2]), t = _mm256_sub_ps(d[3], d[1]);
+    o[0] = _mm256_fmadd_ps(four, d[0], _mm256_fnmadd_ps(five, d[2], d[4]));
+    o[1] = _mm256_add_ps(p, q);
+    o[2] = _mm256_sub_ps(p, q);
+    o[3] = _mm256_fmadd_ps(two, t, s);
+    o[4] = _mm256_fnmadd_ps(two, t, s);
+    o[5] = _mm256_fmadd_ps(four, d[1], _mm256_fnmadd_ps(five, d[3], d[5]));
+}
+
+// Bᵀ d B for 8 tiles of F(2×2, 5×5): the 6×6 patches at columns 2·tx0 + 2·lane of rows 0…5 of
+// `x`, written to v[ξ·vs + 0…7] (ξ = 6·row + column of the transformed tile).
+WT static inline void input_tile8_5(const float *x, long wq, float *v, long vs, int half) {
+    __m256 rows[6][6];
+    long gap = 2 * wq;
+    for (int i = 0; i < 6; i++) {   // d B, row by row
+        const float *r = x + i * wq;
+        __m256 d[6];
+        for (int j = 0; j < 6; j += 2) {
+            __m256 a = ld8(r + j, gap, half), b = ld8(r + j + half, gap, half);
+            d[j] = _mm256_shuffle_ps(a, b, 0x88);
+            d[j + 1] = _mm256_shuffle_ps(a, b, 0xDD);
+        }
+        bt6(d, rows[i]);
+    }
+    for (int q = 0; q < 6; q++) {   // Bᵀ (d B), column by column
+        __m256 col[6] = {rows[0][q], rows[1][q], rows[2][q], rows[3][q], rows[4][q], rows[5][q]}, o[6];
+        bt6(col, o);
+        for (int p = 0; p < 6; p++) _mm256_storeu_ps(v + (p * 6 + q) * vs, o[p]);
+    }
+}
+
 // out (planes, hq, wq) = x (planes, h, w) at (pad, pad), zero around it (the padding, and the
 // rows and columns that round the tiles up).
 static void pad_planes(const float *x, int planes, int h, int w, int pad, int hq, int wq, float *out) {
@@ -150,39 +220,62 @@ static void pad_planes(const float *x, int planes, int h, int w, int pad, int hq
             memcpy(out + p * plane + (long)(r + pad) * wq + pad, x + ((long)p * h + r) * w, (size_t)w * sizeof(float));
 }
 
-// Bᵀ d B of tile rows [ty0, ty0 + rows) of every channel and kernel block of the padded image
-// xp (C planes): channel ii = block·C + c goes to v + ii·ld, tile (ty, tx) at ty·tiles_wp + tx.
-WT static void transform_input(const float *xp, const wgeom_t *g, int c, int nb, int ty0, int rows,
+// Bᵀ d B of tile rows [ty0, ty0 + rows) of every channel of the padded image xp (C planes):
+// channel ci goes to v + ci·ld, tile (ty, tx) at ty·tiles_wp + tx.
+WT static void transform_input(const float *xp, const wgeom_t *g, int c, int ks, int ty0, int rows,
                                float *v, long ld, long vs) {
     long plane = (long)g->hq * g->wq;
-    for (int ii = 0; ii < c * nb * nb; ii++) {
-        int blk = ii / c, ci = ii % c;
-        const float *src = xp + ci * plane + 3L * (blk / nb) * g->wq + 3 * (blk % nb);
+    for (int ci = 0; ci < c; ci++) {
+        const float *src = xp + ci * plane;
         for (int ty = 0; ty < rows; ty += 1 + g->paired)
-            for (int tx = 0; tx < g->tiles_wp; tx += g->half)
-                input_tile8(src + (long)(2 * (ty0 + ty)) * g->wq + 2 * tx, g->wq,
-                            v + (long)ii * ld + ty * g->tiles_wp + tx, vs, g->half);
+            for (int tx = 0; tx < g->tiles_wp; tx += g->half) {
+                const float *patch = src + (long)(2 * (ty0 + ty)) * g->wq + 2 * tx;
+                float *vt = v + (long)ci * ld + ty * g->tiles_wp + tx;
+                if (ks == 5) input_tile8_5(patch, g->wq, vt, vs, g->half);
+                else input_tile8(patch, g->wq, vt, vs, g->half);
+            }
+    }
+}
+
+// Aᵀ along one direction: F(2, 3)'s 4 values, or F(2, 5)'s 6, → 2.
+WT __attribute__((always_inline)) static inline void at_pair(const __m256 *m, const int ks, __m256 *y0, __m256 *y1) {
+    if (ks == 5) {
+        __m256 a = _mm256_add_ps(m[1], m[2]), b = _mm256_sub_ps(m[1], m[2]);
+        __m256 c = _mm256_add_ps(m[3], m[4]), d = _mm256_sub_ps(m[3], m[4]);
+        *y0 = _mm256_add_ps(_mm256_add_ps(m[0], a), c);
+        *y1 = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(2.0f), d, b), m[5]);
+    } else {
+        *y0 = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+        *y1 = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
     }
 }
 
 // Aᵀ m A + bias for 8 tiles: m[ξ·ms + 0…7] → y rows 0 and 1 (row stride ldy), up to `cols`
 // outputs of each (16 for a whole vector), `rows` rows (1 or 2). Paired (half = 4): the upper
 // 4 tiles go to rows 2 and 3 (`rows2` of them), at most 8 columns each.
-WT static inline void output_tile8(const float *m, long ms, float bias, float *y, long ldy, int rows, int cols,
-                                   int half, int rows2) {
-    __m256 t[2][4];
-    for (int j = 0; j < 4; j++) {   // Aᵀ m
-        __m256 m0 = _mm256_loadu_ps(m + (0 * 4 + j) * ms), m1 = _mm256_loadu_ps(m + (1 * 4 + j) * ms);
-        __m256 m2 = _mm256_loadu_ps(m + (2 * 4 + j) * ms), m3 = _mm256_loadu_ps(m + (3 * 4 + j) * ms);
-        t[0][j] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-        t[1][j] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+WT __attribute__((always_inline)) static inline void output_tile8(const float *m, long ms, const int ks, float bias,
+                                                                 float *y, long ldy, int rows, int cols,
+                                                                 int half, int rows2) {
+    const int n = ks + 1;
+    __m256 t[2][6];
+    for (int j = 0; j < n; j++) {   // Aᵀ m
+        __m256 col[6];
+        for (int i = 0; i < n; i++) col[i] = _mm256_loadu_ps(m + (i * n + j) * ms);
+        at_pair(col, ks, &t[0][j], &t[1][j]);
     }
     __m256 b = _mm256_set1_ps(bias);
     for (int i = 0; i < rows; i++) {   // (Aᵀ m) A
-        __m256 even = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t[i][0], t[i][1]), t[i][2]), b);
-        __m256 odd = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t[i][1], t[i][2]), t[i][3]), b);
+        __m256 even, odd;
+        at_pair(t[i], ks, &even, &odd);
+        even = _mm256_add_ps(even, b);
+        odd = _mm256_add_ps(odd, b);
         __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
         float *yr = y + i * ldy;
+        if (half == 4 && cols == 8) {
+            _mm256_storeu_ps(yr, _mm256_permute2f128_ps(lo, hi, 0x20));
+            if (i < rows2) _mm256_storeu_ps(yr + 2 * ldy, _mm256_permute2f128_ps(lo, hi, 0x31));
+            continue;
+        }
         if (half == 4) {
             float tmp[16];
             _mm256_storeu_ps(tmp, _mm256_permute2f128_ps(lo, hi, 0x20));
@@ -273,13 +366,15 @@ WT512 static void products512(const float *restrict u, const float *restrict v, 
     }
 }
 
-WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
-                         int out_h, int out_w, const float *bias, float *y, float *scratch) {
+// One image; ks a constant in each of the two copies ck_wino_conv calls.
+WT __attribute__((always_inline)) static inline void wino_conv(const float *u, int k, int c, const int ks,
+                                                              const float *x, int h, int w, int pad, int out_h,
+                                                              int out_w, const float *bias, float *y, float *scratch) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    int nb = blocks_of(ks), cc = c * nb * nb;
+    const int np = points_of(ks), kp = rows_of(k);
     long plane = (long)g.hq * g.wq;
     float *xp = scratch;                              // (C, hq, wq), zero outside the image
-    float *v = xp + c * plane;                        // (16, C·blocks, T)
+    float *v = xp + c * plane;                        // (ξ, C, T)
     pad_planes(x, c, h, w, pad, g.hq, g.wq, xp);
     int step = 1 + g.paired;
     for (int ty0 = 0; ty0 < g.tiles_hp; ty0 += g.rows_per_block) {
@@ -288,11 +383,11 @@ WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, i
         v = xp + c * plane;
         // Strides between the ξ of V and M: padded off powers of two, or the 16 streams of the
         // transforms (8 KB apart for C = 16, 128 tiles) fight over one set of the L1 cache.
-        long vs = (long)cc * t + 24, ms = (long)k * t + 24;
-        float *m = v + 16 * vs;                       // (16, K, T)
-        transform_input(xp, &g, c, nb, ty0, rows, v, t, vs);
-        for (int xi = 0; xi < 16; xi++)
-            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * k * cc, v + xi * vs, m + xi * ms, k, cc, t);
+        long vs = (long)c * t + 24, ms = (long)kp * t + 24;
+        float *m = v + np * vs;                       // (ξ, K', T)
+        transform_input(xp, &g, c, ks, ty0, rows, v, t, vs);
+        for (int xi = 0; xi < np; xi++)
+            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * kp * c, v + xi * vs, m + xi * ms, kp, c, t);
         for (int ki = 0; ki < k; ki++) {
             float b = bias ? bias[ki] : 0.0f;
             for (int ty = 0; ty < rows; ty += step) {
@@ -304,7 +399,7 @@ WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, i
                     int ox = 2 * tx;
                     if (ox >= out_w) break;
                     int cols = out_w - ox < 2 * g.half ? out_w - ox : 2 * g.half;
-                    output_tile8(m + (long)ki * t + ty * g.tiles_wp + tx, ms, b,
+                    output_tile8(m + (long)ki * t + ty * g.tiles_wp + tx, ms, ks, b,
                                  y + ((long)ki * out_h + oy) * out_w + ox, out_w, nrows, cols, g.half, nrows2);
                 }
             }
@@ -312,12 +407,13 @@ WT static void wino_conv(const float *u, int k, int c, int ks, const float *x, i
     }
 }
 
-int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
-                 float *y, const float *bias, float *scratch) {
+WT int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
+                    float *y, const float *bias, float *scratch) {
     if (!ck_wino_applies(k, c) || (ks != 3 && ks != 5)) return -1;
     int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
     if (out_h <= 0 || out_w <= 0 || pad < 0 || pad > ks - 1) return -1;
-    wino_conv(u, k, c, ks, x, h, w, pad, out_h, out_w, bias, y, scratch);
+    if (ks == 5) wino_conv(u, k, c, 5, x, h, w, pad, out_h, out_w, bias, y, scratch);
+    else wino_conv(u, k, c, 3, x, h, w, pad, out_h, out_w, bias, y, scratch);
     return 0;
 }
 
@@ -325,7 +421,7 @@ int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, in
 
 long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    return 16L * ((long)c * blocks_of(ks) * blocks_of(ks) + k) * g.tiles_hp * g.tiles_wp;
+    return (long)points_of(ks) * (c + rows_of(k)) * g.tiles_hp * g.tiles_wp;
 }
 
 long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) {
@@ -333,8 +429,9 @@ long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) {
     return (long)c * g.hq * g.wq + (long)k * 2 * g.tiles_hp * 2 * g.tiles_wp + 32;
 }
 
-// A dY Aᵀ for 8 tiles: rows r and r + ld of the padded top gradient, columns 2·tx0 … 2·tx0 + 15.
-WT static inline void grad_tile8(const float *d, long ld, float *out, long os, int half) {
+// A dY Aᵀ for 8 tiles: rows r and r + ld of the padded top gradient, columns 2·tx0 … 2·tx0 + 15,
+// into the 4×4 (ks = 3) or 6×6 (ks = 5) domain.
+WT static inline void grad_tile8(const float *d, long ld, float *out, long os, int half, int ks) {
     __m256 e[2], o[2];
     for (int i = 0; i < 2; i++) {
         __m256 a = ld8(d + i * ld, 2 * ld, half), b = ld8(d + i * ld + half, 2 * ld, half);
@@ -342,6 +439,24 @@ WT static inline void grad_tile8(const float *d, long ld, float *out, long os, i
         o[i] = _mm256_shuffle_ps(a, b, 0xDD);
     }
     __m256 zero = _mm256_setzero_ps();
+    if (ks == 5) {
+        // A of F(2, 5) takes (y0, y1) to [y0, y0 + y1, y0 − y1, y0 + 2·y1, y0 − 2·y1, y1]
+        __m256 two = _mm256_set1_ps(2.0f);
+        __m256 re[6] = {e[0], _mm256_add_ps(e[0], e[1]), _mm256_sub_ps(e[0], e[1]),
+                        _mm256_fmadd_ps(two, e[1], e[0]), _mm256_fnmadd_ps(two, e[1], e[0]), e[1]};
+        __m256 ro[6] = {o[0], _mm256_add_ps(o[0], o[1]), _mm256_sub_ps(o[0], o[1]),
+                        _mm256_fmadd_ps(two, o[1], o[0]), _mm256_fnmadd_ps(two, o[1], o[0]), o[1]};
+        for (int i = 0; i < 6; i++) {
+            float *r = out + i * 6 * os;
+            _mm256_storeu_ps(r, re[i]);
+            _mm256_storeu_ps(r + os, _mm256_add_ps(re[i], ro[i]));
+            _mm256_storeu_ps(r + 2 * os, _mm256_sub_ps(re[i], ro[i]));
+            _mm256_storeu_ps(r + 3 * os, _mm256_fmadd_ps(two, ro[i], re[i]));
+            _mm256_storeu_ps(r + 4 * os, _mm256_fnmadd_ps(two, ro[i], re[i]));
+            _mm256_storeu_ps(r + 5 * os, ro[i]);
+        }
+        return;
+    }
     // rows: [y0, y0 + y1, y0 − y1, −y1], for the even and the odd column
     __m256 re[4] = {e[0], _mm256_add_ps(e[0], e[1]), _mm256_sub_ps(e[0], e[1]), _mm256_sub_ps(zero, e[1])};
     __m256 ro[4] = {o[0], _mm256_add_ps(o[0], o[1]), _mm256_sub_ps(o[0], o[1]), _mm256_sub_ps(zero, o[1])};
@@ -353,14 +468,14 @@ WT static inline void grad_tile8(const float *d, long ld, float *out, long os, i
     }
 }
 
-// Strides of the chunk's transforms: V (16, C, Tc) then D (16, K, Tc), Tc = images · T1.
+// Strides of the chunk's transforms: V (ξ, C, Tc) then D (ξ, K, Tc), Tc = images · T1.
 static inline long wg_vs(int c, long tc) { return (long)c * tc + 24; }
 static inline long wg_ds(int k, long tc) { return (long)k * tc + 24; }
 
 long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long tc = (long)images * g.tiles_hp * g.tiles_wp;
-    return 16 * (wg_vs(c * blocks_of(ks) * blocks_of(ks), tc) + wg_ds(k, tc));
+    return points_of(ks) * (wg_vs(c, tc) + wg_ds(rows_of(k), tc));
 }
 
 WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
@@ -368,24 +483,31 @@ WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_ima
                                 float *chunk, float *pads) {
     int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    int nb = blocks_of(ks), cc = c * nb * nb;
     long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
-    long vs = wg_vs(cc, tc), ds = wg_ds(k, tc);
-    float *v = chunk, *d = chunk + 16 * vs;
+    long vs = wg_vs(c, tc), ds = wg_ds(rows_of(k), tc);
+    float *v = chunk, *d = chunk + points_of(ks) * vs;
     long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
     float *xp = pads, *dp = pads + c * plane;
     for (int n = i0; n < i1; n++) {
         const float *xn = x + n * x_image, *dn = dy + n * dy_image;
         pad_planes(xn, c, h, w, pad, g.hq, g.wq, xp);
-        pad_planes(dn, k, out_h, out_w, 0, (int)dh, (int)dw, dp);
+        // The top gradient needs a copy only where the tiles overhang it (odd sizes, rows
+        // rounded up to whole vectors); ResNet's 32², 16² and 8² planes are read in place.
+        const float *dsrc = dn;
+        if (dh != out_h || dw != out_w) {
+            pad_planes(dn, k, out_h, out_w, 0, (int)dh, (int)dw, dp);
+            dsrc = dp;
+        }
         long t0 = n * t1;
-        transform_input(xp, &g, c, nb, 0, g.tiles_hp, v + t0, tc, vs);
+        transform_input(xp, &g, c, ks, 0, g.tiles_hp, v + t0, tc, vs);
         for (int ki = 0; ki < k; ki++)
             for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
                 for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    grad_tile8(dp + (ki * dh + 2 * ty) * dw + 2 * tx, dw,
-                               d + (long)ki * tc + t0 + ty * g.tiles_wp + tx, ds, g.half);
+                    grad_tile8(dsrc + (ki * dh + 2 * ty) * dw + 2 * tx, dw,
+                               d + (long)ki * tc + t0 + ty * g.tiles_wp + tx, ds, g.half, ks);
     }
+    for (int xi = 0; xi < points_of(ks); xi++)              // the rows past K
+        for (int ki = k; ki < rows_of(k); ki++) memset(d + xi * ds + ki * tc + i0 * t1, 0, (size_t)((i1 - i0) * t1) * sizeof(float));
 }
 
 WT static inline float hsum8(__m256 v) {
@@ -416,10 +538,10 @@ WT __attribute__((always_inline)) static inline void reduce_block(const float *d
 WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                              int xi0, int xi1, float *du) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    c *= blocks_of(ks) * blocks_of(ks);               // dU (16, K, C·blocks)
-    long tc = (long)images * g.tiles_hp * g.tiles_wp;
+    long tc = (long)images * g.tiles_hp * g.tiles_wp;   // dU (ξ, K', C)
+    k = rows_of(k);
     long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
-    const float *v = chunk, *d = chunk + 16 * vs;
+    const float *v = chunk, *d = chunk + points_of(ks) * vs;
     for (int xi = xi0; xi < xi1; xi++) {
         for (int kb = 0; kb < k; kb += KB) {
             const float *dk = d + xi * ds + (long)kb * tc;
@@ -432,30 +554,41 @@ WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int ima
     }
 }
 
-// dW (K, C, ks, ks) += Gᵀ dU G per block, dU (16, K, C·blocks); plain C like the weight
-// transform. A 5×5 kernel takes each block's 3×3 at (3·bi, 3·bj), the sixth row and column
-// (zero weights) dropped.
+// dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K', C); plain C like the weight transform (double for
+// 5×5, whose G is not exact in float).
 void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) {
-    int nb = blocks_of(ks), cc = c * nb * nb;
+    long xs = (long)rows_of(k) * c;
     for (int o = 0; o < k; o++) {
-        for (int ii = 0; ii < cc; ii++) {
-            int blk = ii / c, i = ii % c, bi = blk / nb, bj = blk % nb;
+        for (int i = 0; i < c; i++) {
+            const float *src = du + (long)o * c + i;
+            float *dst = dw + ((long)o * c + i) * ks * ks;
+            if (ks == 5) {
+                double t[5][6];
+                for (int a = 0; a < 5; a++)         // Gᵀ dU
+                    for (int q = 0; q < 6; q++) {
+                        double sum = 0;
+                        for (int p = 0; p < 6; p++) sum += G5[p][a] * src[(p * 6 + q) * xs];
+                        t[a][q] = sum;
+                    }
+                for (int a = 0; a < 5; a++)         // (Gᵀ dU) G
+                    for (int b = 0; b < 5; b++) {
+                        double sum = 0;
+                        for (int q = 0; q < 6; q++) sum += t[a][q] * G5[q][b];
+                        dst[a * 5 + b] += (float)sum;
+                    }
+                continue;
+            }
             float m[4][4], t[3][4];
-            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = du[((long)xi * k + o) * cc + ii];
+            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = src[xi * xs];
             for (int q = 0; q < 4; q++) {   // Gᵀ dU
                 t[0][q] = m[0][q] + 0.5f * ((m[1][q] + m[2][q]));
                 t[1][q] = 0.5f * (m[1][q] - m[2][q]);
                 t[2][q] = 0.5f * ((m[1][q] + m[2][q])) + m[3][q];
             }
-            float *dst = dw + ((long)o * c + i) * ks * ks;
             for (int a = 0; a < 3; a++) {   // (Gᵀ dU) G
                 float r[3] = {t[a][0] + 0.5f * (t[a][1] + t[a][2]), 0.5f * (t[a][1] - t[a][2]),
                               0.5f * (t[a][1] + t[a][2]) + t[a][3]};
-                int p = 3 * bi + a;
-                for (int b = 0; b < 3; b++) {
-                    int q = 3 * bj + b;
-                    if (p < ks && q < ks) dst[p * ks + q] += r[b];
-                }
+                for (int b = 0; b < 3; b++) dst[a * 3 + b] += r[b];
             }
         }
     }
@@ -481,11 +614,12 @@ void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images
 }
 void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) { (void)k; (void)c; (void)ks; (void)du; (void)dw; }
 int ck_wino_applies(int k, int c) { (void)k; (void)c; return 0; }
+long ck_wino_weights(int k, int c, int ks) { (void)k; (void)c; (void)ks; return 0; }
 void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
     (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)u;
 }
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
-                 float *y, const float *bias, float *scratch) {
+                    float *y, const float *bias, float *scratch) {
     (void)u; (void)k; (void)c; (void)ks; (void)x; (void)h; (void)w; (void)pad; (void)y; (void)bias; (void)scratch;
     return -1;
 }

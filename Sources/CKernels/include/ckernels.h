@@ -60,17 +60,20 @@ int ck_conv2d_input_grad(const float *packed_wt, int k, int m, const float *dy, 
                          int kh, int kw, int sh, int sw, int dh, int dw, float *dx, int h, int w);
 
 
-/// Winograd F(2×2, 3×3) for stride-1, dilation-1 convolutions with 3×3 kernels (ks = 3), or 5×5
-/// ones (ks = 5) as 2 × 2 blocks of 3×3 on shifted copies of the input (winograd.c): per 2×2
-/// output tile, input and output channel 16 multiplies instead of 36, or 64 instead of 100.
-/// ck_wino_applies: 1 when it runs here for K output channels (a multiple of 4) and C input
-/// channels, else 0.
+/// Winograd F(2×2, 3×3) for stride-1, dilation-1 convolutions with 3×3 kernels (ks = 3), and
+/// F(2×2, 5×5) for 5×5 ones (ks = 5) (winograd.c): per 2×2 output tile, input and output
+/// channel 16 multiplies instead of 36, or 36 instead of 100. ξ below is the (ks + 1)² points.
+/// ck_wino_applies: 1 when it runs here for K output channels and C input channels, else 0.
+/// K' below is K rounded up to a multiple of 4 (rows of zeros).
 int ck_wino_applies(int k, int c);
+
+/// Floats of U (ξ, K', C), and of the weight gradient's dU.
+long ck_wino_weights(int k, int c, int ks);
 
 /// Floats of scratch one ck_wino_conv call needs (per thread).
 long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks);
 
-/// U (16·K·C·blocks floats; blocks = 1, or 4 for 5×5) from the kernels: w (K, C, ks, ks) when
+/// U (ck_wino_weights floats) from the kernels: w (K, C, ks, ks) when
 /// flip = 0; with flip = 1, w is (C, K, ks, ks) and each kernel is read transposed and rotated
 /// by 180° (the input gradient's convolution). The same plain C on every path.
 void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u);
@@ -86,7 +89,7 @@ int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, in
 /// 1. ck_wino_wgrad_transform: images [i0, i1) of the chunk (threads take disjoint ranges) into
 ///    `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is the calling thread's
 ///    own ck_wino_wgrad_pad floats;
-/// 2. ck_wino_wgrad_reduce: dU (16, K, C·blocks) += the chunk's products for ξ in [xi0, xi1)
+/// 2. ck_wino_wgrad_reduce: dU (ξ, K', C) += the chunk's products for ξ in [xi0, xi1)
 ///    (threads take disjoint ranges; each dU element is summed in one order whatever the thread
 ///    count);
 /// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G.

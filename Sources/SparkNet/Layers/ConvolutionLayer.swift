@@ -86,8 +86,8 @@ public final class ConvolutionLayer: Layer {
     private var threadScratch = 0
     /// Threads the kernels may use (`Parallel.threads` when the workspace was reserved).
     private var kernelThreads = 1
-    /// Winograd F(2×2, 3×3) for the forward pass and for the input gradient (the transposed
-    /// convolution), where `winogradFits` holds for that direction.
+    /// Winograd F(2×2, 3×3) or F(2×2, 5×5) for the forward pass and for the input gradient (the
+    /// transposed convolution), where `winogradFits` holds for that direction.
     private var winogradForward = false
     private var winogradBackward = false
     /// The weight gradient runs Winograd where the forward pass does, `winogradChunk` images of
@@ -98,10 +98,14 @@ public final class ConvolutionLayer: Layer {
     private var winogradWeightScratch: Int {
         winogradU + winogradChunkFloats + kernelThreads * winogradPadFloats
     }
-    /// 3×3 blocks per kernel: 1, or 4 for 5×5 (Sources/CKernels/winograd.c).
-    private var winogradBlocks: Int { geometry.kernelH == 5 ? 4 : 1 }
-    /// Floats of the transformed weights of one group (or, for the weight gradient, of dU).
-    private var winogradU: Int { 16 * winogradBlocks * (numOutput / group) * (geometry.channels / group) }
+    /// Points ξ of the transformed tile: 16 for F(2×2, 3×3), 36 for F(2×2, 5×5) (winograd.c).
+    private var winogradPoints: Int { (geometry.kernelH + 1) * (geometry.kernelH + 1) }
+    /// Floats of the transformed weights of one group, either way round (or, for the weight
+    /// gradient, of dU).
+    private var winogradU: Int {
+        let (m, c, ks) = (Int32(numOutput / group), Int32(geometry.channels / group), Int32(geometry.kernelH))
+        return max(Int(ck_wino_weights(m, c, ks)), Int(ck_wino_weights(c, m, ks)))
+    }
     /// Floats before the kernels' per-thread scratch: packed weights (2·M·Kg), or all groups'
     /// transformed weights.
     private var kernelWeights: Int { max(2 * numOutput * kernelDim, group * winogradU) }
@@ -396,12 +400,12 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
-    /// Whether Winograd F(2×2, 3×3) takes a convolution with `outputs` and `inputs` channels per
-    /// group: 3×3 or 5×5 (as four 3×3 blocks), stride 1, no dilation, padding below the kernel
+    /// Whether Winograd F(2×2, 3×3) or F(2×2, 5×5) takes a convolution with `outputs` and `inputs`
+    /// channels per group: 3×3 or 5×5, stride 1, no dilation, padding below the kernel
     /// size, the kernels on, and
     /// - at least 8 input channels: with fewer the transforms outweigh the saved multiplies (a
-    ///   first layer on 1–3 channels ran 2× slower);
-    /// - output channels a multiple of 4 (the products' row blocks);
+    ///   first layer on 1–3 channels ran 2× slower with F(2×2, 3×3), CIFAR-10 quick's 5×5 conv1 on
+    ///   3 channels 1.5× slower with F(2×2, 5×5));
     /// - output rows whose 2×2 tiles fill the vectors of 8 tiles (rows of 4 tiles go two to a
     ///   vector) to at least 7/8: outW 7–8, 13–16, 27–32, 41–48, … A row of 9 tiles would
     ///   compute 16, and stays direct.
@@ -416,7 +420,7 @@ public final class ConvolutionLayer: Layer {
     /// SPARKNET_WINOGRAD=0 keeps every convolution on the direct kernels (comparisons, tests).
     static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
 
-    /// Tests: whether this layer's forward pass and input gradient run Winograd F(2×2, 3×3)
+    /// Tests: whether this layer's forward pass and input gradient run Winograd
     /// (the weight gradient does where the forward pass does).
     public var winogradPaths: (forward: Bool, backward: Bool) {
         (usesImplicitGEMM && winogradForward, usesImplicitGEMM && winogradBackward)
@@ -425,8 +429,7 @@ public final class ConvolutionLayer: Layer {
     /// Tests: turns Winograd off (or back on where it fits) for this layer, before the next reshape.
     public var allowsWinograd = true
 
-    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3) (5×5 kernels as four 3×3
-    /// blocks).
+    /// y (N, M, outH, outW) = W ∗ x + b through Winograd F(2×2, 3×3) or F(2×2, 5×5).
     private func forwardWinograd(bottom: [Blob], top: [Blob]) {
         let g = geometry
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
@@ -437,7 +440,7 @@ public final class ConvolutionLayer: Layer {
     }
 
     /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by k − 1 − pad, through
-    /// Winograd F(2×2, 3×3): the same adjoint as `backwardInputImplicit`.
+    /// Winograd: the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         winogradConvolve(transposed: true, dy, height: geometry.outputH, width: geometry.outputW,
                          pad: transposedPad.h, into: dx, bias: nil)
@@ -454,7 +457,7 @@ public final class ConvolutionLayer: Layer {
         let ks = Int32(geometry.kernelH), taps = geometry.kernelH * geometry.kernelW
         let ws = context.workspace.buffer(kernelWeights + implicitScratch)
         let w = blobs[0].data                     // (G, Mg, Cg, k, k)
-        for gi in 0..<G {                         // U (G, 16, outs, ins·blocks)
+        for gi in 0..<G {                         // U (G, ξ, outs, ins)
             ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, transposed ? 1 : 0,
                                  ws + gi * winogradU)
         }
@@ -480,7 +483,7 @@ public final class ConvolutionLayer: Layer {
         let planeIn = g.height * g.width, planeOut = g.outputSpatial
         let (m, c, h, w, pad) = (Int32(Mg), Int32(Cg), Int32(g.height), Int32(g.width), Int32(g.padH))
         let (oh, ow) = (Int32(g.outputH), Int32(g.outputW))
-        let du = context.workspace.buffer(winogradWeightScratch)      // (16, Mg, Cg·blocks)
+        let du = context.workspace.buffer(winogradWeightScratch)      // (ξ, Mg, Cg)
         let chunk = du + winogradU, pads = chunk + winogradChunkFloats
         for gi in 0..<G {
             setAll(winogradU, 0, du)
@@ -492,7 +495,7 @@ public final class ConvolutionLayer: Layer {
                                             Int32(images.lowerBound), Int32(images.upperBound),
                                             chunk, pads + part * winogradPadFloats)
                 }
-                Parallel.forEachRange(16, limit: kernelThreads) { _, points in
+                Parallel.forEachRange(winogradPoints, limit: kernelThreads) { _, points in
                     ck_wino_wgrad_reduce(m, c, ks, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
                 }
             }
