@@ -90,8 +90,12 @@ public final class ConvolutionLayer: Layer {
     /// transposed convolution), where `winogradFits` holds for that direction.
     private var winogradForward = false
     private var winogradBackward = false
-    /// The weight gradient runs Winograd where the forward pass does, `winogradChunk` images of
-    /// transforms at a time; floats of that chunk, of a thread's padded images, of the whole.
+    /// The weight gradient runs Winograd where the forward pass does with whole blocks of 4
+    /// output channels: LeNet's conv2 (50 outputs run as 52) took as long as with the direct
+    /// kernel (4.50 against 4.38 ms backward) and its 4 MB of transforms raised LeNet's peak RSS
+    /// from 1.43× to 1.65× the analytic footprint. `winogradChunk` images of transforms at a
+    /// time; floats of that chunk, of a thread's padded images, of the whole.
+    private var winogradWeightGrad = false
     private var winogradChunk = 1
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
@@ -228,12 +232,16 @@ public final class ConvolutionLayer: Layer {
             winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW), Int32(g.kernelH))) : 0,
             winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width), Int32(g.kernelH))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
-        if winogradForward {
+        winogradWeightGrad = winogradForward && mg % 4 == 0
+        if winogradWeightGrad {
             let (m, c, oh, ow) = (Int32(mg), Int32(cg), Int32(outH), Int32(outW))
             // 4 MB of transforms per chunk: each chunk costs two hand-offs to the threads, and
             // with 1 MB chunks (2 images of ResNet-20's stage 1) the backward pass ran 1.7× slower
-            // on 2 threads than on 1
-            winogradChunk = max(1, min(num, 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow, Int32(g.kernelH)))))
+            // on 2 threads than on 1. Whole multiples of 4 images, so that 2 or 4 threads split
+            // each chunk's transforms evenly (CIFAR-10 quick's conv2: 7 → 8); a fixed count, not
+            // the thread count's, because the chunks set the order of the sums.
+            let fit = 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow, Int32(g.kernelH)))
+            winogradChunk = max(1, min(num, fit >= 4 ? (fit + 3) / 4 * 4 : fit))
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk), Int32(g.kernelH)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
         }
@@ -242,7 +250,7 @@ public final class ConvolutionLayer: Layer {
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
                                       kernelWeights + implicitScratch,
-                                      winogradForward ? winogradWeightScratch : 0))
+                                      winogradWeightGrad ? winogradWeightScratch : 0))
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
@@ -296,7 +304,7 @@ public final class ConvolutionLayer: Layer {
             if !(needW || needB || needX) { continue }
             let dy = t.diff                       // (N, M, HW)
             // The kernels' weight gradient also sums the bias gradient.
-            let winoW = needW && winogradForward && usesImplicitGEMM
+            let winoW = needW && winogradWeightGrad && usesImplicitGEMM
             if winoW { weightGradWinograd(x: b.data, dy: dy) }
             let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW
             if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
@@ -421,7 +429,7 @@ public final class ConvolutionLayer: Layer {
     static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
 
     /// Tests: whether this layer's forward pass and input gradient run Winograd
-    /// (the weight gradient does where the forward pass does).
+    /// (the weight gradient does where the forward pass does on whole blocks of 4 outputs).
     public var winogradPaths: (forward: Bool, backward: Bool) {
         (usesImplicitGEMM && winogradForward, usesImplicitGEMM && winogradBackward)
     }
