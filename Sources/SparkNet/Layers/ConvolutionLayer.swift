@@ -253,9 +253,18 @@ public final class ConvolutionLayer: Layer {
                                       winogradWeightGrad ? winogradWeightScratch : 0))
     }
 
+    /// A 1×1 convolution with a stride: its im2col is a plain subsampling copy, after which
+    /// OpenBLAS's sgemm runs the forward pass faster than the implicit kernels, which gather
+    /// every tap at the stride (ResNet-style's res3a_branch1, 256 → 512 at 56² → 28²: 9.3
+    /// against 12.1 ms; res3a_branch2a: 2.9 against 6.4 ms). The backward pass keeps the kernels.
+    private var stridedPointwise: Bool {
+        geometry.kernelH == 1 && geometry.kernelW == 1 && (geometry.strideH > 1 || geometry.strideW > 1)
+            && geometry.padH == 0 && geometry.padW == 0
+    }
+
     override public func forward(bottom: [Blob], top: [Blob]) throws {
         if usesImplicitGEMM && winogradForward { forwardWinograd(bottom: bottom, top: top); return }
-        if usesImplicitGEMM { forwardImplicit(bottom: bottom, top: top); return }
+        if usesImplicitGEMM && !stridedPointwise { forwardImplicit(bottom: bottom, top: top); return }
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
         let HW = geometry.outputSpatial
         let imageSize = geometry.channels * geometry.height * geometry.width
