@@ -41,8 +41,9 @@ typedef struct {
 // Points ξ of the transformed domain: (ks + 1)², 16 for 3×3 kernels, 36 for 5×5.
 static inline int points_of(int ks) { return (ks + 1) * (ks + 1); }
 
-// Output channels rounded up to whole row blocks: U, M, D and dU carry rows of zeros past K
-// (LeNet's 50 outputs run as 52), and only K rows are ever written out.
+// Output channels rounded up to whole row blocks: U and M carry rows of zeros past K (LeNet's
+// 50 outputs run as 52), and only K rows are written out. The weight gradient takes K in whole
+// blocks only (ck_wino_wgrad_*).
 static inline int rows_of(int k) { return (k + KB - 1) / KB * KB; }
 
 static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
@@ -421,7 +422,7 @@ WT int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h,
 
 long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    return (long)points_of(ks) * (c + rows_of(k)) * g.tiles_hp * g.tiles_wp;
+    return (long)points_of(ks) * (c + k) * g.tiles_hp * g.tiles_wp;
 }
 
 long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) {
@@ -475,7 +476,7 @@ static inline long wg_ds(int k, long tc) { return (long)k * tc + 24; }
 long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long tc = (long)images * g.tiles_hp * g.tiles_wp;
-    return points_of(ks) * (wg_vs(c, tc) + wg_ds(rows_of(k), tc));
+    return points_of(ks) * (wg_vs(c, tc) + wg_ds(k, tc));
 }
 
 WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
@@ -484,7 +485,7 @@ WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_ima
     int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
-    long vs = wg_vs(c, tc), ds = wg_ds(rows_of(k), tc);
+    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
     float *v = chunk, *d = chunk + points_of(ks) * vs;
     long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
     float *xp = pads, *dp = pads + c * plane;
@@ -506,8 +507,6 @@ WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_ima
                     grad_tile8(dsrc + (ki * dh + 2 * ty) * dw + 2 * tx, dw,
                                d + (long)ki * tc + t0 + ty * g.tiles_wp + tx, ds, g.half, ks);
     }
-    for (int xi = 0; xi < points_of(ks); xi++)              // the rows past K
-        for (int ki = k; ki < rows_of(k); ki++) memset(d + xi * ds + ki * tc + i0 * t1, 0, (size_t)((i1 - i0) * t1) * sizeof(float));
 }
 
 WT static inline float hsum8(__m256 v) {
@@ -538,8 +537,7 @@ WT __attribute__((always_inline)) static inline void reduce_block(const float *d
 WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                              int xi0, int xi1, float *du) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
-    long tc = (long)images * g.tiles_hp * g.tiles_wp;   // dU (ξ, K', C)
-    k = rows_of(k);
+    long tc = (long)images * g.tiles_hp * g.tiles_wp;   // dU (ξ, K, C)
     long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
     const float *v = chunk, *d = chunk + points_of(ks) * vs;
     for (int xi = xi0; xi < xi1; xi++) {
@@ -554,10 +552,10 @@ WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int ima
     }
 }
 
-// dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K', C); plain C like the weight transform (double for
+// dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K, C); plain C like the weight transform (double for
 // 5×5, whose G is not exact in float).
 void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) {
-    long xs = (long)rows_of(k) * c;
+    long xs = (long)k * c;
     for (int o = 0; o < k; o++) {
         for (int i = 0; i < c; i++) {
             const float *src = du + (long)o * c + i;
@@ -619,7 +617,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
     (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)u;
 }
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
-                    float *y, const float *bias, float *scratch) {
+                 float *y, const float *bias, float *scratch) {
     (void)u; (void)k; (void)c; (void)ks; (void)x; (void)h; (void)w; (void)pad; (void)y; (void)bias; (void)scratch;
     return -1;
 }

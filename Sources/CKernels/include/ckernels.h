@@ -84,12 +84,12 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
                  float *y, const float *bias, float *scratch);
 
-/// The Winograd weight gradient, dW (K, C, ks, ks) += Σ_n correlation of x_n (C, H, W)
-/// zero-padded by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
+/// The Winograd weight gradient, K a multiple of 4: dW (K, C, ks, ks) += Σ_n correlation of x_n
+/// (C, H, W) zero-padded by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
 /// 1. ck_wino_wgrad_transform: images [i0, i1) of the chunk (threads take disjoint ranges) into
 ///    `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is the calling thread's
 ///    own ck_wino_wgrad_pad floats;
-/// 2. ck_wino_wgrad_reduce: dU (ξ, K', C) += the chunk's products for ξ in [xi0, xi1)
+/// 2. ck_wino_wgrad_reduce: dU (ξ, K, C) += the chunk's products for ξ in [xi0, xi1)
 ///    (threads take disjoint ranges; each dU element is summed in one order whatever the thread
 ///    count);
 /// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G.
