@@ -27,6 +27,8 @@ let package = Package(
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3"])]),
+        // HDF5 calls on untrusted files, with faults inside libhdf5 turned into errors.
+        .target(name: "CHDF5Guard", dependencies: ["CHDF5"]),
         .target(
             name: "CaffeProto",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
@@ -37,7 +39,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         .target(
             name: "SparkNetMPI",
-            dependencies: ["SparkNet", "CMPI", "CHDF5", "CZlib", "CJPEG", "CPNG", "CLMDB", "CaffeProto",
+            dependencies: ["SparkNet", "CMPI", "CHDF5", "CHDF5Guard", "CZlib", "CJPEG", "CPNG", "CLMDB", "CaffeProto",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "sparknet-mpi",

@@ -1,4 +1,5 @@
 import CHDF5
+import CHDF5Guard
 import CMPI
 import Foundation
 import SparkNet
@@ -30,21 +31,22 @@ extension HDF5File {
 
     /// Whether dataset `name` (already checked by `datasetInfo`) holds uint8, kept as bytes.
     func element(_ name: String) throws -> Element {
-        let ds = H5Dopen2(id, name, ch5_p_default())
+        let ds = try guarded("opening dataset '\(name)'") { h5g_dopen(id, name) }
         guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
-        defer { H5Dclose(ds) }
-        let type = H5Dget_type(ds)
+        defer { h5g_dclose(ds) }
+        let type = try guarded("reading the type of dataset '\(name)'") { h5g_dget_type(ds) }
         defer { H5Tclose(type) }
         let isByte = H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE
         return isByte ? .byte : .float
     }
 
     /// The dataset's chunk extent along axis 0 (rows per chunk), or nil when it is not chunked.
-    func chunkRows(_ name: String) -> Int? {
-        let ds = H5Dopen2(id, name, ch5_p_default())
+    func chunkRows(_ name: String) throws -> Int? {
+        let ds = try guarded("opening dataset '\(name)'") { h5g_dopen(id, name) }
         guard ds >= 0 else { return nil }
-        defer { H5Dclose(ds) }
-        let dcpl = H5Dget_create_plist(ds)
+        defer { h5g_dclose(ds) }
+        let dcpl = try guarded("reading the layout of dataset '\(name)'") { h5g_dget_create_plist(ds) }
+        guard dcpl >= 0 else { return nil }
         defer { H5Pclose(dcpl) }
         guard H5Pget_layout(dcpl) == H5D_CHUNKED else { return nil }
         var chunk = [hsize_t](repeating: 0, count: 32)
@@ -57,15 +59,15 @@ extension HDF5File {
     /// must call this the same number of times; a rank with no rows joins with an empty selection.
     func readRowsCollective(_ name: String, dims: [Int], rows: Range<Int>, element: Element,
                             into out: UnsafeMutableRawPointer?) throws {
-        let ds = H5Dopen2(id, name, ch5_p_default())
+        let ds = try guarded("opening dataset '\(name)'") { h5g_dopen(id, name) }
         guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'") }
-        defer { H5Dclose(ds) }
+        defer { h5g_dclose(ds) }
         // uint8 is read in the file's own (native) byte type; everything else HDF5 converts.
-        let fileType = H5Dget_type(ds)
+        let fileType = try guarded("reading the type of dataset '\(name)'") { h5g_dget_type(ds) }
         defer { H5Tclose(fileType) }
         let memType = element == .byte ? H5Tget_native_type(fileType, H5T_DIR_ASCEND) : H5Tcopy(ch5_t_native_float())
         defer { H5Tclose(memType) }
-        let fspace = H5Dget_space(ds)
+        let fspace = try guarded("reading the shape of dataset '\(name)'") { h5g_dget_space(ds) }
         defer { H5Sclose(fspace) }
         let mspace = Self.selectRows(rows, of: dims, in: fspace)
         defer { H5Sclose(mspace) }
@@ -73,9 +75,10 @@ extension HDF5File {
         defer { H5Pclose(dxpl) }
         var dummy: Float = 0
         precondition(rows.isEmpty || out != nil, "readRowsCollective: rows \(rows) but no buffer")
-        let status = rows.isEmpty
-            ? H5Dread(ds, memType, mspace, fspace, dxpl, &dummy)
-            : H5Dread(ds, memType, mspace, fspace, dxpl, out)
+        let status = try guarded("reading rows \(rows) of dataset '\(name)'") {
+            rows.isEmpty ? h5g_dread(ds, memType, mspace, fspace, dxpl, &dummy)
+                         : h5g_dread(ds, memType, mspace, fspace, dxpl, out)
+        }
         guard status >= 0 else {
             throw SparkNetError("HDF5 file '\(path)': reading rows \(rows) of dataset '\(name)' failed")
         }

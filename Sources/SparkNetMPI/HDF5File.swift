@@ -1,20 +1,57 @@
 import CHDF5
+import CHDF5Guard
 import CMPI
 import Foundation
 import SparkNet
 
 /// A thin owner of an HDF5 file id: opened collectively (MPI-IO) for reading, or serially
 /// (sec2) for writing. Errors name the file; HDF5's own error stack is silenced.
+///
+/// Calls that parse a file's metadata or data (open, dataset open, read, visit) go through
+/// CHDF5Guard's `h5g_` wrappers, because HDF5 1.10 can crash on a corrupt file; `guarded`
+/// turns such a fault into one error naming the file.
 final class HDF5File {
     let path: String
     let id: hid_t
+    /// Set once a call on this file faulted inside libhdf5: nothing more is read from it.
+    private(set) var corrupt = false
 
     private init(path: String, id: hid_t) {
         self.path = path
         self.id = id
     }
 
-    deinit { H5Fclose(id) }
+    deinit { h5g_fclose(id) }
+
+    /// Runs `call` (one `h5g_` wrapper) and throws when it faulted inside libhdf5; `what`
+    /// says what was being done ("opening dataset 'data'").
+    func guarded<T>(_ what: String, _ call: () -> T) throws -> T {
+        guard !corrupt else { throw Self.corruptFile(path, what, signal: 0) }
+        let result = call()
+        let signal = h5g_take_fault()
+        guard signal == 0 else {
+            corrupt = true
+            throw Self.corruptFile(path, what, signal: signal)
+        }
+        return result
+    }
+
+    static func corruptFile(_ path: String, _ what: String, signal: Int32) -> SparkNetError {
+        let names: [Int32: String] = [SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGILL: "SIGILL"]
+        let how = signal == 0 ? "an earlier read of it failed" : "the HDF5 library faulted (\(names[signal] ?? "signal \(signal)")) \(what)"
+        return SparkNetError("HDF5 file '\(path)' is corrupt: \(how); rewrite the file (h5py, or sparknet-mpi convert-imageset)")
+    }
+
+    /// Opens `path` read-only with the file access list `fapl`, guarded.
+    private static func open(_ path: String, fapl: hid_t) throws -> HDF5File {
+        let id = h5g_fopen(path, ch5_f_acc_rdonly(), fapl)
+        let signal = h5g_take_fault()
+        guard signal == 0 else { throw corruptFile(path, "opening it", signal: signal) }
+        guard id >= 0 else {
+            throw SparkNetError("cannot open HDF5 file '\(path)': not an HDF5 file, or unreadable")
+        }
+        return HDF5File(path: path, id: id)
+    }
 
     /// Opens `path` read-only on every rank of MPI_COMM_WORLD at once (a collective call).
     static func openCollective(_ path: String) throws -> HDF5File {
@@ -23,11 +60,7 @@ final class HDF5File {
         let fapl = H5Pcreate(ch5_p_file_access())
         defer { H5Pclose(fapl) }
         H5Pset_fapl_mpio(fapl, cmpi_comm_world(), cmpi_info_null())
-        let id = H5Fopen(path, ch5_f_acc_rdonly(), fapl)
-        guard id >= 0 else {
-            throw SparkNetError("cannot open HDF5 file '\(path)': not an HDF5 file, or unreadable")
-        }
-        return HDF5File(path: path, id: id)
+        return try open(path, fapl: fapl)
     }
 
     /// Creates (truncating) `path` with the default serial driver; for one writer.
@@ -89,11 +122,7 @@ final class HDF5File {
     /// Opens `path` read-only with the serial driver (for one process, e.g. `inspect`).
     static func openSerial(_ path: String) throws -> HDF5File {
         ch5_silence_errors()
-        let id = H5Fopen(path, ch5_f_acc_rdonly(), ch5_p_default())
-        guard id >= 0 else {
-            throw SparkNetError("cannot open HDF5 file '\(path)': not an HDF5 file, or unreadable")
-        }
-        return HDF5File(path: path, id: id)
+        return try open(path, fapl: ch5_p_default())
     }
 
     /// Shape and element class of a dataset, checked to be numeric.
@@ -104,13 +133,14 @@ final class HDF5File {
 
     /// The dims of dataset `name`, which must exist and hold floats or integers.
     func datasetInfo(_ name: String) throws -> DatasetInfo {
-        guard H5Lexists(id, name, ch5_p_default()) > 0 else {
+        guard try guarded("looking up '\(name)'", { h5g_lexists(id, name) }) > 0 else {
             throw SparkNetError("HDF5 file '\(path)' has no dataset '\(name)'")
         }
-        let ds = H5Dopen2(id, name, ch5_p_default())
+        let ds = try guarded("opening dataset '\(name)'") { h5g_dopen(id, name) }
         guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': '\(name)' is not a dataset") }
-        defer { H5Dclose(ds) }
-        let type = H5Dget_type(ds)
+        defer { h5g_dclose(ds) }
+        let type = try guarded("reading the type of dataset '\(name)'") { h5g_dget_type(ds) }
+        guard type >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the type of dataset '\(name)'") }
         defer { H5Tclose(type) }
         let cls = H5Tget_class(type)
         guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
@@ -119,7 +149,7 @@ final class HDF5File {
         guard Self.isPlainNumber(type, float: cls == H5T_FLOAT) else {
             throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' holds \(H5Tget_size(type))-byte \(cls == H5T_FLOAT ? "floats" : "integers") of an unusual layout (corrupt?); expected IEEE float32/float64 or 1, 2, 4 or 8-byte integers")
         }
-        let space = H5Dget_space(ds)
+        let space = try guarded("reading the shape of dataset '\(name)'") { h5g_dget_space(ds) }
         defer { H5Sclose(space) }
         let nd = Int(H5Sget_simple_extent_ndims(space))
         guard nd >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the shape of dataset '\(name)'") }
@@ -134,8 +164,9 @@ final class HDF5File {
         // too-short contiguous block past its buffer), and chunks cannot expand beyond deflate's
         // 1032:1, so a corrupt header cannot make a small file ask for gigabytes of fill values.
         let (logical, overflow) = n.multipliedReportingOverflow(by: H5Tget_size(type))
-        let stored = Int(clamping: H5Dget_storage_size(ds))
-        let dcpl = H5Dget_create_plist(ds)
+        let stored = Int(clamping: try guarded("sizing dataset '\(name)'") { h5g_dget_storage_size(ds) })
+        let dcpl = try guarded("reading the layout of dataset '\(name)'") { h5g_dget_create_plist(ds) }
+        guard dcpl >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot read the layout of dataset '\(name)'") }
         defer { H5Pclose(dcpl) }
         let chunked = H5Pget_layout(dcpl) == H5D_CHUNKED
         guard !overflow, chunked ? logical <= max(1 << 20, stored &* 1100) : logical == stored else {
@@ -191,13 +222,15 @@ final class HDF5File {
     func readAll(_ name: String) throws -> (dims: [Int], values: [Float]) {
         let info = try datasetInfo(name)
         let n = try floatCount(info.dims, of: name)
-        let ds = H5Dopen2(id, name, ch5_p_default())
-        defer { H5Dclose(ds) }
+        let ds = try guarded("opening dataset '\(name)'") { h5g_dopen(id, name) }
+        guard ds >= 0 else { throw SparkNetError("HDF5 file '\(path)': '\(name)' is not a dataset") }
+        defer { h5g_dclose(ds) }
         var status: herr_t = 0
-        let values = [Float](unsafeUninitializedCapacity: n) { buf, initialized in
-            status = n == 0 ? 0 : H5Dread(ds, ch5_t_native_float(), ch5_s_all(), ch5_s_all(),
-                                          ch5_p_default(), buf.baseAddress)
+        let values = try [Float](unsafeUninitializedCapacity: n) { buf, initialized in
             initialized = n
+            status = n == 0 ? 0 : try guarded("reading dataset '\(name)'") {
+                h5g_dread(ds, ch5_t_native_float(), ch5_s_all(), ch5_s_all(), ch5_p_default(), buf.baseAddress)
+            }
         }
         guard status >= 0 else { throw SparkNetError("HDF5 file '\(path)': reading dataset '\(name)' failed") }
         return (info.dims, values)
@@ -230,18 +263,21 @@ final class HDF5File {
     }
 
     /// The paths of every dataset in the file, depth first (for `inspect`).
-    func datasetPaths() -> [String] {
+    func datasetPaths() throws -> [String] {
         final class Names { var list: [String] = [] }
         let names = Names()
         let box = Unmanaged.passRetained(names)
         defer { box.release() }
-        H5Ovisit2(id, H5_INDEX_NAME, H5_ITER_INC, { _, name, info, opData in
-            guard let name, let info, let opData else { return 0 }
-            if info.pointee.type == H5O_TYPE_DATASET {
-                Unmanaged<Names>.fromOpaque(opData).takeUnretainedValue().list.append(String(cString: name))
-            }
-            return 0
-        }, box.toOpaque(), UInt32(H5O_INFO_BASIC))
+        let status = try guarded("listing its objects") {
+            h5g_ovisit(id, H5_INDEX_NAME, H5_ITER_INC, { _, name, info, opData in
+                guard let name, let info, let opData else { return 0 }
+                if info.pointee.type == H5O_TYPE_DATASET {
+                    Unmanaged<Names>.fromOpaque(opData).takeUnretainedValue().list.append(String(cString: name))
+                }
+                return 0
+            }, box.toOpaque(), UInt32(H5O_INFO_BASIC))
+        }
+        guard status >= 0 else { throw SparkNetError("HDF5 file '\(path)': cannot list its objects (corrupt?)") }
         return names.list
     }
 

@@ -134,7 +134,7 @@ public final class HDF5StreamingSource: BatchSource, @unchecked Sendable {
         // Whole HDF5 chunks of the data when they are small enough (as many as fit), so a read
         // decompresses no chunk twice; else a fixed share of the budget.
         let target = max(1, budgetRows / 20)
-        if let fileChunk = layout.opened.first.flatMap({ $0.chunkRows(tops[0]) }), fileChunk <= target {
+        if let fileChunk = try layout.opened.first.flatMap({ try $0.chunkRows(tops[0]) }), fileChunk <= target {
             chunkRows = target / fileChunk * fileChunk
         } else {
             chunkRows = target

@@ -1,4 +1,5 @@
 import CHDF5
+import CHDF5Guard
 import CaffeProto
 import Foundation
 import SparkNet
@@ -30,9 +31,9 @@ public enum ImageMean {
         let slab = max(1, (16 << 20) / max(size, 1))
         var sum = [Double](repeating: 0, count: size)
         var buffer = [Float](repeating: 0, count: slab * size)
-        let ds = H5Dopen2(file.id, "data", ch5_p_default())
-        defer { H5Dclose(ds) }
-        let fspace = H5Dget_space(ds)
+        let ds = try file.guarded("opening dataset 'data'") { h5g_dopen(file.id, "data") }
+        defer { h5g_dclose(ds) }
+        let fspace = try file.guarded("reading the shape of dataset 'data'") { h5g_dget_space(ds) }
         defer { H5Sclose(fspace) }
         for lo in stride(from: 0, to: n, by: slab) {
             let rows = min(slab, n - lo)
@@ -41,7 +42,10 @@ public enum ImageMean {
             H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nil, &count, nil)
             let mspace = H5Screate_simple(4, &count, nil)
             defer { H5Sclose(mspace) }
-            guard H5Dread(ds, ch5_t_native_float(), mspace, fspace, ch5_p_default(), &buffer) >= 0 else {
+            let status = try file.guarded("reading rows \(lo)..<\(lo + rows) of dataset 'data'") {
+                h5g_dread(ds, ch5_t_native_float(), mspace, fspace, ch5_p_default(), &buffer)
+            }
+            guard status >= 0 else {
                 throw SparkNetError("HDF5 file '\(path)': reading rows \(lo)..<\(lo + rows) of dataset 'data' failed")
             }
             for r in 0..<rows {

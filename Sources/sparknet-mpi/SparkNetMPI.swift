@@ -43,6 +43,9 @@ struct SparkNetCLI: ParsableCommand {
            !["", "auto", "avx512", "avx2", "portable"].contains(path) {
             ErrorReport.usage(message: "Error: SPARKNET_CPU='\(path)' names no kernel path; use avx512, avx2, portable or auto", code: 64)
         }
+        if let value = ProcessInfo.processInfo.environment["SPARKNET_WINOGRAD"], !["", "0", "1"].contains(value) {
+            ErrorReport.usage(message: "Error: SPARKNET_WINOGRAD='\(value)' is neither 0 (direct kernels only) nor 1 (Winograd where it applies, the default)", code: 64)
+        }
         MPIEnvironment.initialize()
         do {
             try command.run()

@@ -54,4 +54,20 @@ import Testing
             #expect(error?.contains(expected) == true, "\(name): \(error ?? "no error")")
         }
     }
+
+    /// A file on which libhdf5 1.10 divides by zero inside H5Dopen2 (a chunk extent of 0): the
+    /// fault is contained (CHDF5Guard) and reported, twice in a row, and good files still read
+    /// afterwards in the same process.
+    @Test func libraryFaultsBecomeErrors() throws {
+        let crasher = "\(Self.root)/crashers/hdf5/crash-160dd47cad2b6cac49eb902afba200c4bc7ee93d"
+        for _ in 0..<2 {
+            let error = try FuzzTarget.hdf5.run(file: crasher)
+            #expect(error?.contains("is corrupt: the HDF5 library faulted (SIGFPE) opening dataset") == true,
+                    "\(error ?? "no error")")
+        }
+        for seed in Self.files("corpus", .hdf5) {
+            let error = try FuzzTarget.hdf5.run(file: seed)
+            #expect(error == nil, "\(seed) after a fault: \(error ?? "")")
+        }
+    }
 }

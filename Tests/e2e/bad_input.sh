@@ -72,6 +72,14 @@ echo text.h5 >text.txt
 tiny_net text.prototxt text.txt test.txt
 expect_error h5_not_hdf5 "text.h5" time --model text.prototxt
 
+# A file whose chunk layout makes libhdf5 1.10 divide by zero inside H5Dopen2 (libFuzzer's
+# find): the fault is contained and reported as one error naming the file.
+cp "$REPO/Tests/fuzz/crashers/hdf5/crash-160dd47cad2b6cac49eb902afba200c4bc7ee93d" fault.h5
+echo fault.h5 >fault.txt
+tiny_net fault.prototxt fault.txt test.txt
+expect_error h5_library_fault "fault.h5' is corrupt: the HDF5 library faulted (SIGFPE)" time --model fault.prototxt
+expect_error h5_library_fault_inspect "fault.h5' is corrupt" inspect fault.h5
+
 # --- labels outside [0, num_output)
 make_h5 badlabel.h5 40 badlabel
 echo badlabel.h5 >badlabel.txt

@@ -151,6 +151,11 @@ check "the avx512 and avx2 paths give the same initial loss, bit for bit" bash -
 SPARKNET_CPU=avx1 run cpu_bad time --model net.prototxt --iterations 1
 check "SPARKNET_CPU=avx1: one error naming the variable, exit 64" bash -c "
   [ $RC -eq 64 ] && [ \$(wc -l <'$ERR') -eq 1 ] && grep -q \"SPARKNET_CPU='avx1'\" '$ERR'"
+SPARKNET_WINOGRAD=off run winograd_bad time --model net.prototxt --iterations 1
+check "SPARKNET_WINOGRAD=off: one error naming the variable, exit 64" bash -c "
+  [ $RC -eq 64 ] && [ \$(wc -l <'$ERR') -eq 1 ] && grep -q \"SPARKNET_WINOGRAD='off'\" '$ERR'"
+SPARKNET_WINOGRAD=0 run winograd_off time --model net.prototxt --iterations 1
+check "SPARKNET_WINOGRAD=0: time runs" bash -c "[ $RC -eq 0 ] && grep -q 'Total Time' '$OUT' && [ ! -s '$ERR' ]"
 
 # --- parallel HDF5 under mpirun: two ranks open the source collectively
 if command -v mpirun >/dev/null; then

@@ -17,6 +17,9 @@ sed 's/num_output: 4/num_output: 4 num_output: 5/' net.prototxt >twice.prototxt
 make_h5 badlabel.h5 40 badlabel
 echo "$WORK/badlabel.h5" >badlabel.txt
 tiny_net badlabel.prototxt "$WORK/train.txt" "$WORK/badlabel.txt"
+cp "$REPO/Tests/fuzz/crashers/hdf5/crash-160dd47cad2b6cac49eb902afba200c4bc7ee93d" fault.h5
+echo "$WORK/fault.h5" >fault.txt
+tiny_net fault.prototxt "$WORK/fault.txt" "$WORK/test.txt"
 
 # --- bad input to `time` and `test`, the same on every rank: exit 1, rank 0 prints
 once time_missing_model 1 "nope.prototxt" time --model nope.prototxt
@@ -35,6 +38,8 @@ once test_missing_weights 1 "nope.caffemodel" test --model net.prototxt --weight
 once test_wrong_weights 1 "ip1" test --model net.prototxt --weights wrong_shape.caffemodel --iterations 2
 # Row 20 of 40 has label 12: only rank 1's shard holds it.
 once test_label_out_of_range 1 "rank 1: " test --model badlabel.prototxt --weights good.caffemodel --iterations 4
+# libhdf5 faults (SIGFPE) opening a dataset of this file on every rank, inside the collective open
+once time_h5_library_fault 1 "fault.h5' is corrupt: the HDF5 library faulted" time --model fault.prototxt --iterations 1
 
 # --- usage errors: ArgumentParser's message once, exit 64 on every rank
 once usage_unknown_flag 64 "--frob" test --model net.prototxt --weights good.caffemodel --frob

@@ -434,7 +434,8 @@ public final class ConvolutionLayer: Layer {
         return ck_wino_applies(Int32(outputs), Int32(inputs)) != 0
     }
 
-    /// SPARKNET_WINOGRAD=0 keeps every convolution on the direct kernels (comparisons, tests).
+    /// SPARKNET_WINOGRAD=0 keeps every convolution on the direct kernels (comparisons, tests);
+    /// the command line refuses values other than 0 and 1.
     static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
 
     /// Tests: whether this layer's forward pass and input gradient run Winograd
