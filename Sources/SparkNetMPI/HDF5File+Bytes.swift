@@ -18,15 +18,16 @@ extension HDF5File {
     }
 
     /// The number of values of `dims`, refused (naming dataset `name`) when an axis is negative
-    /// or the product overflows; unlike `floatCount`, with no memory limit.
+    /// or the product of the non-zero axes overflows (0 rows of an overflowing sample shape
+    /// would otherwise pass); unlike `floatCount`, with no memory limit.
     func elementCount(_ dims: [Int], of name: String) throws -> Int {
         var n = 1
         for d in dims {
-            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
-            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 1))
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape [\(dims.map { $0 < 0 ? "huge" : "\($0)" }.joined(separator: ", "))]")
             n = product
         }
-        return n
+        return dims.contains(0) ? 0 : n
     }
 
     /// Whether dataset `name` (already checked by `datasetInfo`) holds uint8, kept as bytes.

@@ -209,7 +209,7 @@ final class HDF5File {
         var n = 1
         for d in dims {
             let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
-            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape \(dims.map { $0 < 0 ? "huge" : "\($0)" })")
+            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape [\(dims.map { $0 < 0 ? "huge" : "\($0)" }.joined(separator: ", "))]")
             n = product
         }
         let memory = ProcessInfo.processInfo.physicalMemory

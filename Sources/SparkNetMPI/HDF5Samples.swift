@@ -40,6 +40,10 @@ struct HDF5Layout {
                     throw SparkNetError("HDF5 file '\(path)': dataset '\(name)' has \(info.dims[0]) rows but '\(tops[0])' has \(n); every dataset must have the same N")
                 }
                 n = info.dims[0]
+                // One sample becomes one row of a blob, which Caffe caps at INT_MAX values.
+                let sample = info.dims.dropFirst().reduce(1, *)  // no overflow: datasetInfo
+                try require(sample <= Int(Int32.max),
+                            "HDF5 file '\(path)': dataset '\(name)' has samples of shape \(Array(info.dims.dropFirst())), \(sample) values each; a blob holds at most \(Int32.max)")
                 fileShapes.append(Array(info.dims.dropFirst()))
                 if try file.element(name) != .byte { bytes[t] = false }
             }
@@ -55,7 +59,7 @@ struct HDF5Layout {
         self.opened = opened
         self.fileRows = fileRows
         sampleShapes = shapes ?? []
-        sampleSizes = sampleShapes.map { $0.reduce(1, *) }  // each checked by datasetInfo
+        sampleSizes = sampleShapes.map { $0.reduce(1, *) }  // each checked above
         elements = bytes.map { $0 ? .byte : .float }
     }
 

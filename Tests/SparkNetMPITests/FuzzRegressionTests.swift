@@ -46,6 +46,9 @@ import Testing
             (.hdf5, "dims_2e18", "stores only 0 bytes"),
             (.hdf5, "never_written_8gb", "stores only 0 bytes"),
             (.hdf5, "oom-f9c203a956fa3066c5b337ce90cf4e609b96083d", "stores only 384 bytes"),
+            // 0 rows of an overflowing sample shape (libFuzzer: an overflow trap in HDF5Layout).
+            (.hdf5, "crash-79d577e5ca7154b06ca093bd9bbf0a5e0e19a6d1", "impossible shape [0, 1, 4, 4611686018427387908]"),
+            (.hdf5, "sample_2e31_values", "2147483648 values each; a blob holds at most 2147483647"),
             (.image, "png_claims_60000x60000", "60000x60000 is larger than the limit"),
             (.image, "jpeg_claims_65000x65000", "65000x65000 is larger than the limit"),
         ]

@@ -60,6 +60,10 @@ with h5py.File(f"{c}/hdf5/rows_1e12", "w") as f:
 with h5py.File(f"{c}/hdf5/dims_2e18", "w") as f:
     f.create_dataset("data", shape=(2 * 10**18, 4), dtype="f4", chunks=(1, 4))
     f.create_dataset("label", shape=(2 * 10**18,), dtype="f4", chunks=(1,))
+# No rows, and samples of 2^31 values: over a blob's INT_MAX, though the dataset holds nothing.
+with h5py.File(f"{c}/hdf5/sample_2e31_values", "w") as f:
+    f.create_dataset("data", shape=(0, 2, 2**30), dtype="f4", chunks=(1, 1, 1024), maxshape=(None, 2, 2**30))
+    f.create_dataset("label", shape=(0,), dtype="f4", chunks=(1,), maxshape=(None,))
 # Under the machine's memory, but never written: 8 GB of fill values from a 1.6 KB file.
 with h5py.File(f"{c}/hdf5/never_written_8gb", "w") as f:
     f.create_dataset("data", shape=(2000, 1000, 1000), dtype="f4", chunks=(1, 100, 100))
