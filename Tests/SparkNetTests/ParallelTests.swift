@@ -1,3 +1,5 @@
+import CKernels
+import Dispatch
 import Testing
 import SparkNet
 import SparkNetTestSupport
@@ -122,6 +124,46 @@ import SparkNetTestSupport
                     #expect(differing == 0, "\(m)×\(n)×\(k) \(ta) \(tb) at \(threads) threads: \(differing) values differ")
                 }
             }
+        }
+    }
+
+    /// The worker pool behind `Parallel` (ck_parallel): every part of every region runs exactly
+    /// once, for any part count, when a part opens a region of its own (run serially), and when
+    /// several threads open regions at once (one of them gets the pool, the others run serially).
+    @Test func poolRunsEveryPartExactlyOnce() {
+        final class Counts: @unchecked Sendable {
+            var parts: [Int]
+            var nested: [Int]
+            init(_ n: Int) { parts = Array(repeating: 0, count: n); nested = Array(repeating: 0, count: 3) }
+        }
+        @Sendable func region(_ counts: Counts, parts: Int, nest: Bool) {
+            let fn: ck_part_fn = nest
+                ? { ctx, p in
+                    let c = Unmanaged<Counts>.fromOpaque(ctx!).takeUnretainedValue()
+                    c.parts[Int(p)] += 1
+                    if p == 1 {
+                        ck_parallel(3, { ctx, q in
+                            Unmanaged<Counts>.fromOpaque(ctx!).takeUnretainedValue().nested[Int(q)] += 1
+                        }, ctx)
+                    }
+                }
+                : { ctx, p in Unmanaged<Counts>.fromOpaque(ctx!).takeUnretainedValue().parts[Int(p)] += 1 }
+            #expect(ck_parallel(Int32(parts), fn, Unmanaged.passUnretained(counts).toOpaque()) == 1)
+        }
+        for parts in 1...8 {
+            let counts = Counts(parts)
+            for round in 1...300 {
+                region(counts, parts: parts, nest: parts >= 2 && round % 3 == 0)
+            }
+            #expect(counts.parts == Array(repeating: 300, count: parts), "\(parts) parts")
+            #expect(counts.nested == Array(repeating: parts >= 2 ? 100 : 0, count: 3), "\(parts) parts, nested")
+        }
+        let callers = (0..<3).map { _ in Counts(4) }
+        DispatchQueue.concurrentPerform(iterations: 3) { t in
+            for _ in 0..<500 { region(callers[t], parts: 4, nest: false) }
+        }
+        for (t, c) in callers.enumerated() {
+            #expect(c.parts == [500, 500, 500, 500], "caller \(t)")
         }
     }
 }

@@ -12,6 +12,15 @@
 extern "C" {
 #endif
 
+/// One part of a parallel region: part p of ck_parallel's `parts`.
+typedef void (*ck_part_fn)(void *ctx, int part);
+
+/// Runs fn(ctx, p) for p in 0..<parts, part 0 on the calling thread and the others on a pool of
+/// worker threads (started on first use, kept), and returns 1 when all are done. A region started
+/// from inside a part, or while another thread's region runs, runs its parts serially here.
+/// Returns 0 without running anything where there is no pool (not Linux).
+int ck_parallel(int parts, ck_part_fn fn, void *ctx);
+
 /// 1 when the kernels run here (x86-64 with AVX2 and FMA, and not forced off), else 0: callers
 /// then fall back to im2col + sgemm.
 int ck_available(void);

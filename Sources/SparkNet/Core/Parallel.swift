@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Dispatch
 
 /// The engine's threads. A rank runs as many as OpenBLAS was started with
@@ -33,9 +34,19 @@ public enum Parallel {
             if n > 0 { body(0, 0..<n) }
             return
         }
-        // The parts write disjoint memory through the caller's pointers; concurrentPerform
-        // returns only when every part is done, so the body never outlives this call.
+        // The parts write disjoint memory through the caller's pointers; ck_parallel (and
+        // concurrentPerform) return only when every part is done, so the body never outlives
+        // this call.
         withoutActuallyEscaping(body) { body in
+            var region = Region(n: n, parts: parts, body: body)
+            let ran = withUnsafeMutablePointer(to: &region) { ctx in
+                ck_parallel(Int32(parts), { ctx, p in
+                    let region = ctx!.assumingMemoryBound(to: Region.self)
+                    let (n, parts, p) = (region.pointee.n, region.pointee.parts, Int(p))
+                    region.pointee.body(p, (n * p / parts)..<(n * (p + 1) / parts))
+                }, ctx)
+            }
+            guard ran == 0 else { return }
             let work = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 work.value(p, (n * p / parts)..<(n * (p + 1) / parts))
@@ -48,6 +59,13 @@ public enum Parallel {
     static func forEachSlice(_ n: Int, grain: Int = 1 << 16, _ body: (_ range: Range<Int>) -> Void) {
         forEachRange(n, limit: n >= grain ? .max : 1) { _, r in body(r) }
     }
+}
+
+/// One parallel region, as ck_parallel's parts see it.
+private struct Region {
+    let n: Int
+    let parts: Int
+    let body: (_ part: Int, _ range: Range<Int>) -> Void
 }
 
 private struct UncheckedSendable<T>: @unchecked Sendable {
