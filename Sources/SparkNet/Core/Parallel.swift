@@ -56,6 +56,17 @@ public enum Parallel {
         }
     }
 
+    /// body(range) over the fixed blocks [b·block, (b+1)·block) ∩ 0..<n, threads taking runs of
+    /// whole blocks, in parallel when n is at least `grain`. The ranges do not depend on the
+    /// thread count, so a kernel whose rounding depends on where a range ends (a vector loop's
+    /// scalar tail) still gives the same bits at any thread count.
+    static func forEachBlock(_ n: Int, block: Int = 1 << 14, grain: Int = 1 << 16, _ body: (_ range: Range<Int>) -> Void) {
+        let blocks = (n + block - 1) / block
+        forEachRange(blocks, limit: n >= grain ? .max : 1) { _, r in
+            for b in r { body(b * block..<min(n, (b + 1) * block)) }
+        }
+    }
+
     /// body(range) over contiguous slices of 0..<n, in parallel when n is at least `grain`
     /// (element-wise loops: below that a hand-off costs more than it saves).
     static func forEachSlice(_ n: Int, grain: Int = 1 << 16, _ body: (_ range: Range<Int>) -> Void) {

@@ -344,7 +344,8 @@ public final class Net {
 
     /// weights -= gradients (after the solver has turned gradients into the update).
     public func update() {
-        axpy(weights.count, -1, gradients.baseAddress!, weights.baseAddress!)
+        let w = weights.baseAddress!, g = UnsafePointer(gradients.baseAddress!)
+        Parallel.forEachBlock(weights.count) { r in axpy(r.count, -1, g + r.lowerBound, w + r.lowerBound) }
     }
 
     /// weights = scale·(weights − gradients), in one pass over the arenas. The model average
@@ -354,8 +355,14 @@ public final class Net {
     /// bit for bit; `scale` 1 is `update()`.
     public func update(scale: Float) {
         guard scale != 1 else { return update() }
-        let n = weights.count
-        let w = weights.baseAddress!, g = UnsafePointer(gradients.baseAddress!)
+        let w0 = weights.baseAddress!, g0 = UnsafePointer(gradients.baseAddress!)
+        Parallel.forEachBlock(weights.count) { r in
+            Self.update(w0 + r.lowerBound, g0 + r.lowerBound, r.count, scale: scale)
+        }
+    }
+
+    /// w[0..<n] = scale·(w − g).
+    private static func update(_ w: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int, scale: Float) {
         // Explicit vectors: the loop must not depend on the autovectorizer proving that the
         // two arenas do not overlap.
         let s = SIMD8<Float>(repeating: scale)

@@ -329,27 +329,33 @@ public final class Solver {
         let l1 = param.regularizationType == "L1"
         let w = net.weights.baseAddress!, g = net.gradients.baseAddress!
         let h1 = historyArenas.first?.baseAddress, h2 = historyArenas.count > 1 ? historyArenas[1].baseAddress : nil
+        let rule = self.rule, iter = self.iter
         for (i, blob) in net.learnableParams.enumerated() {
-            let off = net.paramOffsets[i], n = blob.count
-            // Normalize: undo the accumulation of iter_size passes.
-            if iterSize != 1 { scal(n, 1 / Float(iterSize), g + off) }
-            // Regularize: L2 adds decay·w, L1 adds decay·sign(w).
-            let localDecay = weightDecay * net.paramDecayMult[i]
-            if localDecay != 0 {
-                if l1 {
-                    let wp = w + off, gp = g + off
-                    for j in 0..<n {
-                        let s: Float = wp[j] > 0 ? 1 : (wp[j] < 0 ? -1 : 0)
-                        gp[j] += localDecay * s
+            let localDecay = weightDecay * net.paramDecayMult[i], localRate = rate * net.paramLrMult[i]
+            // Every step is element-wise, so threads take blocks, and each block goes through all
+            // the steps while it is in cache: one trip through memory instead of three.
+            let base = net.paramOffsets[i]
+            Parallel.forEachBlock(blob.count) { block in
+                let off = base + block.lowerBound, n = block.count
+                // Normalize: undo the accumulation of iter_size passes.
+                if iterSize != 1 { scal(n, 1 / Float(iterSize), g + off) }
+                // Regularize: L2 adds decay·w, L1 adds decay·sign(w).
+                if localDecay != 0 {
+                    if l1 {
+                        let wp = w + off, gp = g + off
+                        for j in 0..<n {
+                            let s: Float = wp[j] > 0 ? 1 : (wp[j] < 0 ? -1 : 0)
+                            gp[j] += localDecay * s
+                        }
+                    } else {
+                        axpy(n, localDecay, w + off, g + off)
                     }
-                } else {
-                    axpy(n, localDecay, w + off, g + off)
                 }
+                guard let h1 else { return }
+                rule.computeUpdate(ParamSlice(count: n, gradient: g + off, history: h1 + off,
+                                              history2: h2.map { $0 + off }),
+                                   localRate: localRate, iter: iter)
             }
-            guard let h1 else { continue }
-            rule.computeUpdate(ParamSlice(count: n, gradient: g + off, history: h1 + off,
-                                          history2: h2.map { $0 + off }),
-                               localRate: rate * net.paramLrMult[i], iter: iter)
         }
         net.update(scale: nextUpdateScale)
         // Reset only once applied: a scale still pending tells the synchronizer that no update
