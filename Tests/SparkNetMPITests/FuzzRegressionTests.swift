@@ -49,6 +49,9 @@ import Testing
             // 0 rows of an overflowing sample shape (libFuzzer: an overflow trap in HDF5Layout).
             (.hdf5, "crash-79d577e5ca7154b06ca093bd9bbf0a5e0e19a6d1", "impossible shape [0, 1, 4, 4611686018427387908]"),
             (.hdf5, "sample_2e31_values", "2147483648 values each; a blob holds at most 2147483647"),
+            // A chunk index claiming 1.9 GB in a 7 KB file (libFuzzer: H5Dread's collective path
+            // built selections for its 8.5 M chunks until 22 GB were resident).
+            (.hdf5, "oom-72511909c270656a13b70751f8e01bdac5ba27e0", "declares shape [6, 1, 4, 11337732] but stores only 7376 bytes"),
             (.image, "png_claims_60000x60000", "60000x60000 is larger than the limit"),
             (.image, "jpeg_claims_65000x65000", "65000x65000 is larger than the limit"),
         ]
