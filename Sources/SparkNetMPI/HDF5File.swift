@@ -210,12 +210,7 @@ final class HDF5File {
     /// overflows or, as floats, would not fit in this machine's memory (a corrupt or absurd
     /// shape must not reach an allocation).
     func floatCount(_ dims: [Int], of name: String) throws -> Int {
-        var n = 1
-        for d in dims {
-            let (product, overflow) = n.multipliedReportingOverflow(by: max(d, 0))
-            try require(d >= 0 && !overflow, "HDF5 file '\(path)': dataset '\(name)' has an impossible shape [\(dims.map { $0 < 0 ? "huge" : "\($0)" }.joined(separator: ", "))]")
-            n = product
-        }
+        let n = try elementCount(dims, of: name)
         let memory = ProcessInfo.processInfo.physicalMemory
         try require(UInt64(n) <= memory / 4,
                     "HDF5 file '\(path)': dataset '\(name)' of shape \(dims) needs \(n / (1 << 30) * 4) GiB as floats, more than this machine's \(memory >> 30) GiB of memory")
