@@ -10,12 +10,20 @@ int ck_parallel(int parts, ck_part_fn fn, void *ctx) { (void)parts, (void)fn, (v
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
-// A pause is 10–140 cycles: workers spin ~0.2 ms for the next region before sleeping, and the
-// caller ~50 µs for the last part before sleeping (a woken worker may share its core).
-enum { max_workers = 63, parts_mask = 127, worker_spins = 8192, caller_spins = 2048 };
+// Workers spin for the next region, then sleep: 2 ms when every thread of the pool has a CPU
+// of its own in the process's affinity mask, 0.2 ms otherwise (a spinning worker would hold
+// the core the caller needs). A sleeping worker costs a wake-up, and in a VM an idle vCPU's
+// wake-up can take longer than LeNet's regions: with 0.2 ms spins its 2-thread step took
+// 4.9–11 ms over 15 steps (it settles near 4.9 after a few hundred), with 2 ms 5.0–5.6.
+// The caller spins ~50 µs (2048 pauses of 10–140 cycles) for the last part before sleeping:
+// a woken worker may share its core.
+enum { max_workers = 63, parts_mask = 127, caller_spins = 2048, clock_every = 64 };
+static const long spin_ns_own_cpus = 2000000, spin_ns_shared = 200000;
 
 // `region` holds (region counter << 7) | parts in one word, so that a worker reads a region's
 // part count together with its number, and can wait on it with a futex. A worker whose part is
@@ -30,6 +38,7 @@ static struct {
     void *ctx;
     int workers;                   // threads started so far
     unsigned created_at;           // `region` when the newest worker was created
+    _Atomic long spin_ns;          // how long workers spin before sleeping
     atomic_flag busy;              // one region at a time; other callers run serially
 } pool = {.busy = ATOMIC_FLAG_INIT};
 
@@ -51,6 +60,18 @@ static inline void pause_cpu(void) {
 #endif
 }
 
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+// CPUs this process may run on (sched_getaffinity: Slurm's and mpirun's bindings included).
+static int allowed_cpus(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 static void *worker(void *arg) {
     int index = (int)(long)arg;  // runs part `index` (1-based: the caller runs part 0)
     // The region current when this thread was created (not when it starts running: the
@@ -60,13 +81,19 @@ static void *worker(void *arg) {
     for (;;) {
         unsigned now;
         int spins = 0;
+        long since = 0;
         while ((now = atomic_load_explicit(&pool.region, memory_order_acquire)) == seen) {
-            if (++spins < worker_spins) { pause_cpu(); continue; }
+            pause_cpu();
+            if (++spins % clock_every) continue;
+            long t = now_ns();
+            if (!since) since = t;
+            if (t - since < atomic_load_explicit(&pool.spin_ns, memory_order_relaxed)) continue;
             atomic_fetch_add(&pool.sleepers, 1);
             // Re-check after announcing: a region published in between is not missed.
             if (atomic_load(&pool.region) == seen) futex_wait(&pool.region, seen);
             atomic_fetch_sub(&pool.sleepers, 1);
             spins = 0;
+            since = 0;
         }
         seen = now;
         if (index < (int)(now & parts_mask)) {
@@ -101,6 +128,7 @@ int ck_parallel(int parts, ck_part_fn fn, void *ctx) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pool.created_at = atomic_load(&pool.region);
+        atomic_store(&pool.spin_ns, allowed_cpus() > pool.workers + 1 ? spin_ns_own_cpus : spin_ns_shared);
         int failed = pthread_create(&t, &attr, worker, (void *)(long)(pool.workers + 1));
         pthread_attr_destroy(&attr);
         if (failed) break;
