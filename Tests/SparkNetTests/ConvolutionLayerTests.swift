@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import SparkNet
+@testable import SparkNet
 import SparkNetTestSupport
 
 /// A direct 7-loop convolution with Caffe's definition (zero padding, stride, dilation, groups).
@@ -391,6 +391,87 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         #expect(l.winogradPaths == (true, true) || getenv("SPARKNET_WINOGRAD") != nil)
         #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
         #expect(r.probed > x.count / 2)
+    }
+}
+
+/// Strided stems on few channels run as stride-1 convolutions of their phase planes
+/// (ConvolutionPhases): against im2col + sgemm on the same layer (forward, input gradient, weight
+/// and bias gradients), and a finite-difference check through the phase path.
+@Suite struct ConvolutionPhaseTests {
+    private func layer(_ convParam: String, implicit: Bool) throws -> ConvolutionLayer {
+        let l = try Fixtures.layer("""
+        name: "conv" type: "Convolution" convolution_param { \(convParam) \(WinogradTests.conv) }
+        """) as! ConvolutionLayer
+        l.usesImplicitGEMM = implicit
+        return l
+    }
+
+    @Test(arguments: [
+        ("num_output: 16 kernel_size: 7 pad: 3 stride: 2", [2, 3, 32, 32], true),   // the ResNet stem, outW 16
+        ("num_output: 8 kernel_size: 11 stride: 4", [2, 3, 35, 35], true),         // AlexNet's conv1, outW 7
+        ("num_output: 5 kernel_size: 3 pad: 1 stride: 2", [2, 3, 9, 11], true),   // odd sizes, zero taps
+        ("num_output: 4 kernel_size: 4 pad: 1 stride: 2 bias_term: false", [2, 1, 14, 14], true), // no zero taps
+        ("num_output: 6 kernel_h: 5 kernel_w: 3 pad_h: 2 pad_w: 0 stride: 2", [2, 3, 17, 33], true), // rectangular
+        ("num_output: 20 kernel_size: 7 pad: 3 stride: 2", [3, 4, 16, 32], true),  // 20 rows: 16 + 4
+        ("num_output: 8 kernel_size: 3 pad: 1 stride: 2", [2, 8, 16, 16], false),  // 8 channels: not split
+        ("num_output: 8 kernel_size: 3 stride_h: 2 stride_w: 1", [2, 3, 9, 9], false),  // unequal strides
+        ("num_output: 8 kernel_size: 1 stride: 2", [2, 3, 8, 8], false),           // the kernel skips inputs
+        ("num_output: 8 kernel_size: 3 stride: 2 dilation: 2", [2, 3, 11, 11], false),
+        ("num_output: 8 kernel_size: 3 stride: 2 group: 2", [2, 4, 9, 9], false),
+    ])
+    func matchesIm2col(_ convParam: String, _ shape: [Int], _ split: Bool) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        var results: [[[Float]]] = []
+        for implicit in [true, false] {
+            let l = try layer(convParam, implicit: implicit)
+            results.append(try Fixtures.forwardBackward(l, shape: shape))
+            #expect(l.phasePath == (implicit && split))
+        }
+        #expect(results[0].count == results[1].count)
+        for (a, b) in zip(results[0], results[1]) {
+            #expect(a.count == b.count && b.contains { $0 != 0 })
+            let scale = max(1, b.map { abs($0) }.max() ?? 1)
+            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * scale, "max difference \(worst) (scale \(scale))")
+        }
+    }
+
+    @Test(arguments: [
+        ("num_output: 4 kernel_size: 5 pad: 2 stride: 2", [2, 3, 11, 15]),        // outW 8: weight gradient split too
+        ("num_output: 3 kernel_size: 3 pad: 1 stride: 2 bias_term: false", [2, 2, 7, 6]),
+    ])
+    func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        let l = try layer(convParam, implicit: true)
+        let x = Fixtures.gaussianBlob(shape, seed: 5)
+        let r = try GradientChecker().check(l, bottom: [x], top: [Blob()])
+        #expect(l.phasePath)
+        #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
+        #expect(r.probed > x.count / 2)
+    }
+
+    /// The split itself against its definition: X[c, p, q][r][t] = xpad[c][s·r + p][s·t + q].
+    @Test func splitMatchesItsDefinition() throws {
+        let g = ConvGeometry(channels: 2, height: 7, width: 9, kernelH: 5, kernelW: 3, padH: 2, padW: 1,
+                             strideH: 2, strideW: 2)
+        let ph = try #require(ConvolutionPhases(g, group: 1))
+        #expect(ph.phaseChannels == 8 && ph.phaseKernelH == 3 && ph.phaseKernelW == 2)
+        #expect(ph.phaseHeight == g.outputH + 2 && ph.phaseWidth == g.outputW + 1)
+        let x = (0..<(2 * 7 * 9)).map { Float($0 + 1) }
+        var out = [Float](repeating: .nan, count: ph.imageFloats)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { ph.split(xp.baseAddress!, into: $0.baseAddress!) }
+        }
+        var checked = 0
+        for c in 0..<2 { for p in 0..<2 { for q in 0..<2 {
+            for r in 0..<ph.phaseHeight { for t in 0..<ph.phaseWidth {
+                let (h, w) = (2 * r + p - 2, 2 * t + q - 1)
+                let want: Float = h >= 0 && h < 7 && w >= 0 && w < 9 ? x[(c * 7 + h) * 9 + w] : 0
+                #expect(out[(((c * 2 + p) * 2 + q) * ph.phaseHeight + r) * ph.phaseWidth + t] == want)
+                checked += 1
+            } }
+        } } }
+        #expect(checked == ph.imageFloats)
     }
 }
 

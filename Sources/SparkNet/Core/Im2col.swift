@@ -47,7 +47,7 @@ public struct ConvGeometry: Equatable, Sendable {
 
 /// The output positions o in [lo, hi) whose input coordinate `o·stride + offset` lies in [0, size).
 @inline(__always)
-private func validRange(offset: Int, stride: Int, size: Int, outputs: Int) -> (lo: Int, hi: Int) {
+func validRange(offset: Int, stride: Int, size: Int, outputs: Int) -> (lo: Int, hi: Int) {
     // lo = smallest o ≥ 0 with o·stride + offset ≥ 0
     let lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride
     // hi = 1 + largest o with o·stride + offset ≤ size − 1

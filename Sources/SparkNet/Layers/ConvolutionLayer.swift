@@ -99,6 +99,18 @@ public final class ConvolutionLayer: Layer {
     private var winogradChunk = 1
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
+    /// A strided stem on few channels run as a stride-1 convolution of its phase planes
+    /// (ConvolutionPhases): the forward pass, and the weight gradient where outW is a multiple
+    /// of 8; `phaseChunk` split images at a time for the latter.
+    private var phases: ConvolutionPhases? = nil
+    private var phaseChunk = 1
+    /// Floats of the phase paths' workspace: split weights, their packed copy and a split image
+    /// per thread (forward); the split gradient and a chunk of split images (weight gradient).
+    private var phaseScratch: Int {
+        guard let ph = phases else { return 0 }
+        let wp = numOutput * ph.phaseTaps
+        return max(2 * wp + kernelThreads * ph.imageFloats, wp + phaseChunk * ph.imageFloats)
+    }
     private var winogradWeightScratch: Int {
         winogradU + winogradChunkFloats + kernelThreads * winogradPadFloats
     }
@@ -245,12 +257,15 @@ public final class ConvolutionLayer: Layer {
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk), Int32(g.kernelH)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
         }
+        phases = ConvolutionPhases(g, group: group)
+        phaseChunk = phases.map { max(1, min(num, Self.columnBudget / $0.imageFloats)) } ?? 1
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
                                           + kernelThreads * paddedImage,   // backward
                                       kernelWeights + implicitScratch,
-                                      winogradWeightGrad ? winogradWeightScratch : 0))
+                                      winogradWeightGrad ? winogradWeightScratch : 0,
+                                      phaseScratch))
     }
 
     /// A 1×1 convolution with a stride: its im2col is a plain subsampling copy, after which
@@ -263,6 +278,7 @@ public final class ConvolutionLayer: Layer {
     }
 
     override public func forward(bottom: [Blob], top: [Blob]) throws {
+        if usesImplicitGEMM, let ph = phases { forwardPhases(ph, bottom: bottom, top: top); return }
         if usesImplicitGEMM && winogradForward { forwardWinograd(bottom: bottom, top: top); return }
         if usesImplicitGEMM && !stridedPointwise { forwardImplicit(bottom: bottom, top: top); return }
         let M = numOutput, G = group, Mg = M / G, Kg = kernelDim
@@ -315,9 +331,11 @@ public final class ConvolutionLayer: Layer {
             // The kernels' weight gradient also sums the bias gradient.
             let winoW = needW && winogradWeightGrad && usesImplicitGEMM
             if winoW { weightGradWinograd(x: b.data, dy: dy) }
-            let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW
+            let phaseW = needW && usesImplicitGEMM && phases.map { $0.outputW % 8 == 0 } == true
+            if phaseW, let ph = phases { weightGradPhases(ph, x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
+            let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW && !phaseW
             if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
-            if needB && !kernelW {
+            if needB && !kernelW && !phaseW {
                 // db[m] += Σ_n Σ_p dy[n, m, p]   (per image, in Caffe's order)
                 let db = blobs[1].diff
                 for n in 0..<num {
@@ -329,7 +347,7 @@ public final class ConvolutionLayer: Layer {
                     }
                 }
             }
-            let colNeedW = needW && !kernelW && !winoW
+            let colNeedW = needW && !kernelW && !winoW && !phaseW
             var colNeedX = needX
             if needX && implicitBackward && usesImplicitGEMM {
                 if winogradBackward { backwardInputWinograd(dy: dy, dx: b.diff) }
@@ -416,6 +434,61 @@ public final class ConvolutionLayer: Layer {
             }
         }
     }
+
+    /// y (N, M, outH, outW) = W' ∗ split(x) + b: each image's phase planes through the stride-1
+    /// kernel (ConvolutionPhases), images split over the threads.
+    private func forwardPhases(_ ph: ConvolutionPhases, bottom: [Blob], top: [Blob]) {
+        let M = numOutput, K = ph.phaseTaps, pg = ph.phaseGeometry
+        let imageSize = geometry.channels * geometry.height * geometry.width, HW = geometry.outputSpatial
+        let ws = context.workspace.buffer(phaseScratch)
+        let packedW = ws + M * K                  // (M, C·s²·ka·kb) in the kernel's row-block layout
+        ph.splitWeights(blobs[0].data, outputs: M, into: ws)
+        ck_pack_a(ws, Int32(M), Int32(K), K, packedW)
+        let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
+        for (b, t) in zip(bottom, top) {
+            Parallel.forEachRange(num, limit: kernelThreads) { part, images in
+                let xs = ws + 2 * M * K + part * ph.imageFloats   // (C·s², Hq, Wq)
+                for n in images {
+                    ph.split(b.data + n * imageSize, into: xs)
+                    _ = ck_conv2d(packedW, Int32(M), Int32(pg.channels), xs, Int32(pg.height), Int32(pg.width),
+                                  Int32(pg.kernelH), Int32(pg.kernelW), 1, 1, 1, 1,
+                                  t.data + n * M * HW, Int32(ph.outputH), Int32(ph.outputW), bias, 0)
+                }
+            }
+        }
+    }
+
+    /// dW (M, C, kh, kw) += Σ_n dy_n ⋆ split(x_n), through the stride-1 kernel on the phase planes
+    /// into dW' and then its real taps; db (M) += Σ dy. `phaseChunk` images at a time.
+    private func weightGradPhases(_ ph: ConvolutionPhases, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                  db: UnsafeMutablePointer<Float>?) {
+        let M = numOutput, K = ph.phaseTaps, pg = ph.phaseGeometry, HW = geometry.outputSpatial
+        let imageSize = geometry.channels * geometry.height * geometry.width
+        let ws = context.workspace.buffer(phaseScratch)
+        let dwp = ws                              // (M, C·s², ka, kb)
+        let xs = ws + M * K                       // (chunk, C·s², Hq, Wq)
+        setAll(M * K, 0, dwp)
+        for n0 in stride(from: 0, to: num, by: phaseChunk) {
+            let nb = min(phaseChunk, num - n0)
+            Parallel.forEachRange(nb, limit: kernelThreads) { _, images in
+                for n in images { ph.split(x + (n0 + n) * imageSize, into: xs + n * ph.imageFloats) }
+            }
+            // threads take pairs of dW' rows (independent; the kernel works in blocks of 4)
+            Parallel.forEachRange((M + 1) / 2, limit: kernelThreads) { _, pairs in
+                let m0 = 2 * pairs.lowerBound, rows = min(M, 2 * pairs.upperBound) - m0
+                _ = ck_conv2d_weight_grad(Int32(rows), Int32(pg.channels), xs, ph.imageFloats,
+                                          Int32(pg.height), Int32(pg.width), Int32(pg.kernelH), Int32(pg.kernelW),
+                                          1, 1, 1, dy + n0 * M * HW + m0 * HW, M * HW,
+                                          Int32(ph.outputH), Int32(ph.outputW), Int32(nb), dwp + m0 * K, K,
+                                          db.map { $0 + m0 })
+            }
+        }
+        ph.addWeightGradient(dwp, outputs: M, into: blobs[0].diff)
+    }
+
+    /// Tests: whether this layer runs its forward pass (and, with outW a multiple of 8, its
+    /// weight gradient) on phase planes.
+    public var phasePath: Bool { usesImplicitGEMM && phases != nil }
 
     /// Whether Winograd F(2×2, 3×3) or F(2×2, 5×5) takes a convolution with `outputs` and `inputs`
     /// channels per group: 3×3 or 5×5, stride 1, no dilation, padding below the kernel

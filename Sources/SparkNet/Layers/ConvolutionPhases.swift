@@ -1,0 +1,113 @@
+/// A strided convolution on few input channels (the 7×7/2 stem of ResNets and GoogLeNet,
+/// AlexNet's 11×11/4) seen as a stride-1 convolution (space-to-depth).
+///
+/// With stride s, output (oh, ow) reads the padded input at (s·oh + i, s·ow + j). Writing
+/// i = s·a + p and j = s·b + q, the input splits into s² phase planes
+/// X[c, p, q][r][t] = xpad[c][s·r + p][s·t + q], and
+///
+///     y[m][oh][ow] = Σ_(c,p,q) Σ_(a,b) W'[m][c,p,q][a][b] · X[c,p,q][oh + a][ow + b]
+///
+/// with W'[m][c,p,q][a][b] = W[m][c][s·a + p][s·b + q] (0 where s·a + p ≥ kh or s·b + q ≥ kw):
+/// C·s² channels, a ⌈kh/s⌉ × ⌈kw/s⌉ kernel, stride 1. The stride-1 kernels pack their panels
+/// from contiguous rows and read the weight gradient in place, where the strided stem gathered
+/// every tap one lane at a time (ResNet-style's conv1 ran at 27 GFLOP/s). The zero taps cost
+/// (⌈k/s⌉·s / k)² more multiplies: 192 against 147 taps for 7×7/2 on 3 channels.
+struct ConvolutionPhases: Equatable {
+    let stride: Int
+    let channels: Int, height: Int, width: Int
+    let padH: Int, padW: Int
+    let kernelH: Int, kernelW: Int
+    let outputH: Int, outputW: Int
+
+    /// The split of `g`, where it pays: equal strides above 1 that the kernel covers, no
+    /// dilation, at most 4 input channels per group (first layers: with many channels the
+    /// stride-s gathers are a small share of the work, and the zero taps would cost more).
+    init?(_ g: ConvGeometry, group: Int) {
+        let s = g.strideH
+        guard s > 1, g.strideW == s, g.dilationH == 1, g.dilationW == 1, group == 1, g.channels <= 4,
+              g.kernelH >= s, g.kernelW >= s, g.outputH > 0, g.outputW > 0 else { return nil }
+        stride = s
+        channels = g.channels; height = g.height; width = g.width
+        padH = g.padH; padW = g.padW
+        kernelH = g.kernelH; kernelW = g.kernelW
+        outputH = g.outputH; outputW = g.outputW
+    }
+
+    /// Channels of the split image: C·s², in (c, p, q) order.
+    var phaseChannels: Int { channels * stride * stride }
+    /// The stride-1 kernel: ⌈kh/s⌉ × ⌈kw/s⌉.
+    var phaseKernelH: Int { (kernelH + stride - 1) / stride }
+    var phaseKernelW: Int { (kernelW + stride - 1) / stride }
+    /// A phase plane: exactly what the stride-1 kernel reads for the output (rows past the
+    /// padded input are zero).
+    var phaseHeight: Int { outputH + phaseKernelH - 1 }
+    var phaseWidth: Int { outputW + phaseKernelW - 1 }
+    /// Floats of one split image: (C·s², phaseHeight, phaseWidth).
+    var imageFloats: Int { phaseChannels * phaseHeight * phaseWidth }
+    /// Columns of the stride-1 weights: C·s²·⌈kh/s⌉·⌈kw/s⌉.
+    var phaseTaps: Int { phaseChannels * phaseKernelH * phaseKernelW }
+    /// The stride-1 convolution's geometry (for the kernels' calls).
+    var phaseGeometry: ConvGeometry {
+        ConvGeometry(channels: phaseChannels, height: phaseHeight, width: phaseWidth,
+                     kernelH: phaseKernelH, kernelW: phaseKernelW)
+    }
+
+    /// out (C·s², phaseHeight, phaseWidth) = the phase planes of one image x (C, H, W), zero
+    /// where they fall in the padding or past it.
+    func split(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let s = stride, Hq = phaseHeight, Wq = phaseWidth
+        for c in 0..<channels {
+            for p in 0..<s {
+                // rows r with 0 ≤ s·r + p − padH < H
+                let rows = validRange(offset: p - padH, stride: s, size: height, outputs: Hq)
+                for q in 0..<s {
+                    let plane = out + ((c * s + p) * s + q) * Hq * Wq
+                    let cols = validRange(offset: q - padW, stride: s, size: width, outputs: Wq)
+                    setAll(rows.lo * Wq, 0, plane)
+                    for r in rows.lo..<rows.hi {
+                        let row = plane + r * Wq
+                        let src = x + (c * height + s * r + p - padH) * width + q - padW
+                        for t in 0..<cols.lo { row[t] = 0 }
+                        for t in cols.lo..<cols.hi { row[t] = src[s * t] }
+                        for t in cols.hi..<Wq { row[t] = 0 }
+                    }
+                    setAll((Hq - rows.hi) * Wq, 0, plane + rows.hi * Wq)
+                }
+            }
+        }
+    }
+
+    /// w' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉) from the layer's weights w (M, C, kh, kw), zero taps included.
+    func splitWeights(_ w: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>) {
+        let s = stride, ka = phaseKernelH, kb = phaseKernelW
+        setAll(outputs * phaseTaps, 0, out)
+        for m in 0..<outputs {
+            for c in 0..<channels {
+                let src = w + (m * channels + c) * kernelH * kernelW
+                for i in 0..<kernelH {
+                    for j in 0..<kernelW {
+                        let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
+                        out[((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b] = src[i * kernelW + j]
+                    }
+                }
+            }
+        }
+    }
+
+    /// dw (M, C, kh, kw) += the real taps of the stride-1 gradient dw' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉);
+    /// the zero taps' gradients are dropped.
+    func addWeightGradient(_ dwPhases: UnsafePointer<Float>, outputs: Int, into dw: UnsafeMutablePointer<Float>) {
+        let s = stride, ka = phaseKernelH, kb = phaseKernelW
+        for m in 0..<outputs {
+            for c in 0..<channels {
+                let dst = dw + (m * channels + c) * kernelH * kernelW
+                for i in 0..<kernelH {
+                    for j in 0..<kernelW {
+                        let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
+                        dst[i * kernelW + j] += dwPhases[((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b]
+                    }
+                }
+            }
+        }
+    }
+}
