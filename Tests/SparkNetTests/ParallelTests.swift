@@ -91,6 +91,27 @@ import SparkNetTestSupport
         try expectSameBits(one, run)
     }
 
+    /// Split's backward (a residual net's shortcut) sums its tops' diffs block by block on the
+    /// threads: (dy0 + dy1) + dy2 for every element, whatever the thread count.
+    @Test func splitBackwardSumsTheTopsOnAnyThreadCount() throws {
+        let shape = [3, 16, 45, 45]                       // 97,200 values: 6 blocks, the last partial
+        let dys = (0..<3).map { Fixtures.gaussianBlob(shape, seed: 60 + UInt64($0)).dataArray }
+        let want = (0..<dys[0].count).map { (dys[0][$0] + dys[1][$0]) + dys[2][$0] }
+        for threads in [1, 2, 3, 2] {
+            let got: [Float] = try with(threads: threads) {
+                let layer = try Fixtures.layer("name: \"s\" type: \"Split\"")
+                let x = Fixtures.gaussianBlob(shape, seed: 59)
+                let tops = [Blob(), Blob(), Blob()]
+                try layer.setUpAndReshape(bottom: [x], top: tops)
+                for (t, dy) in zip(tops, dys) { t.setDiff(dy) }
+                layer.backward(top: tops, propagateDown: [true], bottom: [x])
+                return x.diffArray
+            }
+            let differing = zip(got, want).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(got.count == want.count && differing == 0, "\(differing) values differ at \(threads) threads")
+        }
+    }
+
     @Test func gemmSplitAgreesWithOneCall() {
         // (m, n, k): split along n, along m, and with blocks that are not multiples of 16
         for (m, n, k) in [(64, 500, 800), (500, 64, 800), (70, 33, 600)] {

@@ -19,9 +19,13 @@ public final class SplitLayer: Layer {
 
     override public func backward(top: [Blob], propagateDown: [Bool], bottom: [Blob]) {
         guard propagateDown[0] else { return }
-        // dx = Σ_i dy_i
-        let n = bottom[0].count, dx = bottom[0].diff
-        copy(n, top[0].diff, dx)
-        for t in top.dropFirst() { axpy(n, 1, t.diff, dx) }
+        // dx = Σ_i dy_i, a block at a time (the block stays in cache between the tops' passes),
+        // blocks split over the threads: a residual net's splits were serial, 1.9 ms a step
+        // of ResNet-style at either thread count. The same adds in the same order: same bits.
+        let dx = bottom[0].diff, dys = top.map { UnsafePointer($0.diff) }
+        Parallel.forEachBlock(bottom[0].count) { r in
+            copy(r.count, dys[0] + r.lowerBound, dx + r.lowerBound)
+            for dy in dys.dropFirst() { axpy(r.count, 1, dy + r.lowerBound, dx + r.lowerBound) }
+        }
     }
 }
