@@ -479,33 +479,48 @@ long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int k
     return points_of(ks) * (wg_vs(c, tc) + wg_ds(k, tc));
 }
 
+// Planes [q0, q1) of image n: planes below c are the input's channels (padded, then Bᵀ d B
+// into V), the rest the top gradient's (A dY Aᵀ into D).
+WT static void transform_planes(int k, int c, int ks, const wgeom_t *g, const float *xn, int h, int w, int pad,
+                                const float *dn, int out_h, int out_w, long t0, long tc, int q0, int q1,
+                                float *chunk, float *pads) {
+    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
+    float *v = chunk, *d = chunk + points_of(ks) * vs;
+    long plane = (long)g->hq * g->wq, dh = 2L * g->tiles_hp, dw = 2L * g->tiles_wp;
+    float *xp = pads, *dp = pads + c * plane;
+    int c0 = q0 < c ? q0 : c, c1 = q1 < c ? q1 : c;
+    if (c1 > c0) {
+        pad_planes(xn + (long)c0 * h * w, c1 - c0, h, w, pad, g->hq, g->wq, xp);
+        transform_input(xp, g, c1 - c0, ks, 0, g->tiles_hp, v + t0 + (long)c0 * tc, tc, vs);
+    }
+    int k0 = (q0 > c ? q0 : c) - c, k1 = (q1 > c ? q1 : c) - c;
+    if (k1 <= k0) return;
+    // The top gradient needs a copy only where the tiles overhang it (odd sizes, rows rounded up
+    // to whole vectors); ResNet's 32², 16² and 8² planes are read in place.
+    const float *dsrc = dn + (long)k0 * out_h * out_w;
+    if (dh != out_h || dw != out_w) {
+        pad_planes(dsrc, k1 - k0, out_h, out_w, 0, (int)dh, (int)dw, dp);
+        dsrc = dp;
+    }
+    for (int ki = k0; ki < k1; ki++)
+        for (int ty = 0; ty < g->tiles_hp; ty += 1 + g->paired)
+            for (int tx = 0; tx < g->tiles_wp; tx += g->half)
+                grad_tile8(dsrc + ((ki - k0) * dh + 2 * ty) * dw + 2 * tx, dw,
+                           d + (long)ki * tc + t0 + ty * g->tiles_wp + tx, ds, g->half, ks);
+}
+
 WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
-                                const float *dy, long dy_image, int images, int i0, int i1,
+                                const float *dy, long dy_image, int images, int p0, int p1,
                                 float *chunk, float *pads) {
     int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
-    long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
-    float *v = chunk, *d = chunk + points_of(ks) * vs;
-    long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
-    float *xp = pads, *dp = pads + c * plane;
-    for (int n = i0; n < i1; n++) {
-        const float *xn = x + n * x_image, *dn = dy + n * dy_image;
-        pad_planes(xn, c, h, w, pad, g.hq, g.wq, xp);
-        // The top gradient needs a copy only where the tiles overhang it (odd sizes, rows
-        // rounded up to whole vectors); ResNet's 32², 16² and 8² planes are read in place.
-        const float *dsrc = dn;
-        if (dh != out_h || dw != out_w) {
-            pad_planes(dn, k, out_h, out_w, 0, (int)dh, (int)dw, dp);
-            dsrc = dp;
-        }
-        long t0 = n * t1;
-        transform_input(xp, &g, c, ks, 0, g.tiles_hp, v + t0, tc, vs);
-        for (int ki = 0; ki < k; ki++)
-            for (int ty = 0; ty < g.tiles_hp; ty += 1 + g.paired)
-                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
-                    grad_tile8(dsrc + (ki * dh + 2 * ty) * dw + 2 * tx, dw,
-                               d + (long)ki * tc + t0 + ty * g.tiles_wp + tx, ds, g.half, ks);
+    int per = c + k;
+    for (int p = p0; p < p1;) {
+        int n = p / per, q0 = p % per, q1 = p1 - n * per < per ? p1 - n * per : per;
+        transform_planes(k, c, ks, &g, x + n * x_image, h, w, pad, dy + n * dy_image, out_h, out_w, n * t1, tc,
+                         q0, q1, chunk, pads);
+        p = n * per + q1;
     }
 }
 
@@ -601,10 +616,10 @@ long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int k
     (void)k; (void)c; (void)out_h; (void)out_w; (void)images; (void)ks; return 0;
 }
 void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
-                             const float *dy, long dy_image, int images, int i0, int i1,
+                             const float *dy, long dy_image, int images, int p0, int p1,
                              float *chunk, float *pads) {
     (void)k; (void)c; (void)ks; (void)x; (void)x_image; (void)h; (void)w; (void)pad; (void)dy; (void)dy_image;
-    (void)images; (void)i0; (void)i1; (void)chunk; (void)pads;
+    (void)images; (void)p0; (void)p1; (void)chunk; (void)pads;
 }
 void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du) {

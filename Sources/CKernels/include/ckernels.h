@@ -95,9 +95,10 @@ int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, in
 
 /// The Winograd weight gradient, K a multiple of 4: dW (K, C, ks, ks) += Σ_n correlation of x_n
 /// (C, H, W) zero-padded by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
-/// 1. ck_wino_wgrad_transform: images [i0, i1) of the chunk (threads take disjoint ranges) into
-///    `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is the calling thread's
-///    own ck_wino_wgrad_pad floats;
+/// 1. ck_wino_wgrad_transform: planes [p0, p1) of the chunk, C + K per image (its input's
+///    channels, then its top gradient's; threads take disjoint ranges, so one image's transforms
+///    can be shared) into `chunk` (ck_wino_wgrad_scratch floats for `images` images); `pads` is
+///    the calling thread's own ck_wino_wgrad_pad floats;
 /// 2. ck_wino_wgrad_reduce: dU (ξ, K, C) += the chunk's products for ξ in [xi0, xi1)
 ///    (threads take disjoint ranges; each dU element is summed in one order whatever the thread
 ///    count);
@@ -107,7 +108,7 @@ long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks);
 long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks);
 long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks);
 void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
-                             const float *dy, long dy_image, int images, int i0, int i1,
+                             const float *dy, long dy_image, int images, int p0, int p1,
                              float *chunk, float *pads);
 void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du);

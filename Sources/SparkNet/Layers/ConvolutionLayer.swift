@@ -565,7 +565,7 @@ public final class ConvolutionLayer: Layer {
     }
 
     /// dW (M, Cg, 3, 3) += Σ_n dy_n ⋆ x_n through Winograd, per group: a chunk of images is
-    /// transformed (threads take images), its products summed into dU (threads take ξ), and dU
+    /// transformed (threads take channel planes), its products summed into dU (threads take ξ), and dU
     /// turned into dW once at the end.
     private func weightGradWinograd(x: UnsafePointer<Float>, dy: UnsafePointer<Float>) {
         let M = numOutput, C = geometry.channels, G = group, Mg = M / G, Cg = C / G, g = geometry
@@ -581,9 +581,11 @@ public final class ConvolutionLayer: Layer {
             for n0 in stride(from: 0, to: num, by: winogradChunk) {
                 let nb = Int32(min(winogradChunk, num - n0))
                 let xs = x + n0 * imageIn + gi * Cg * planeIn, dys = dy + n0 * imageOut + gi * Mg * planeOut
-                Parallel.forEachRange(Int(nb), limit: kernelThreads) { part, images in
+                // threads take planes (C + K an image): a chunk of one image (AlexNet's conv2)
+                // is shared too
+                Parallel.forEachRange(Int(nb) * (Cg + Mg), limit: kernelThreads) { part, planes in
                     ck_wino_wgrad_transform(m, c, ks, xs, imageIn, h, w, pad, dys, imageOut, nb,
-                                            Int32(images.lowerBound), Int32(images.upperBound),
+                                            Int32(planes.lowerBound), Int32(planes.upperBound),
                                             chunk, pads + part * winogradPadFloats)
                 }
                 Parallel.forEachRange(winogradPoints, limit: kernelThreads) { _, points in
