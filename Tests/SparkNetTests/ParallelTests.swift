@@ -51,6 +51,10 @@ import SparkNetTestSupport
         ("type: \"Convolution\" convolution_param { num_output: 16 kernel_size: 3 pad: 1 \(conv) }", [5, 16, 16, 16]),
         // and its weight gradient over several chunks of images (threads take images, then ξ)
         ("type: \"Convolution\" convolution_param { num_output: 16 kernel_size: 3 pad: 1 \(conv) }", [5, 16, 64, 64]),
+        // a 7×7/2 stem on phase planes: forward an image per thread, weight gradient rows per
+        // thread (outW 15, widened to 16; and 16, read in place)
+        ("type: \"Convolution\" convolution_param { num_output: 20 kernel_size: 7 pad: 3 stride: 2 \(conv) }", [5, 3, 30, 30]),
+        ("type: \"Convolution\" convolution_param { num_output: 20 kernel_size: 7 pad: 3 stride: 2 \(conv) }", [3, 3, 32, 32]),
         // tiled 2×2 MAX (LeNet's), 3×3/2 MAX with the argmax mask, padded MAX, AVE
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 2 stride: 2 }", [4, 8, 96, 96]),
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),

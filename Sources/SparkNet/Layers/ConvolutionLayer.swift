@@ -100,16 +100,22 @@ public final class ConvolutionLayer: Layer {
     private var winogradChunkFloats = 0
     private var winogradPadFloats = 0
     /// A strided stem on few channels run as a stride-1 convolution of its phase planes
-    /// (ConvolutionPhases): the forward pass, and the weight gradient where outW is a multiple
-    /// of 8; `phaseChunk` split images at a time for the latter.
+    /// (ConvolutionPhases): the forward pass and the weight gradient, `phaseChunk` split images
+    /// at a time for the latter.
     private var phases: ConvolutionPhases? = nil
     private var phaseChunk = 1
     /// Floats of the phase paths' workspace: split weights, their packed copy and a split image
-    /// per thread (forward); the split gradient and a chunk of split images (weight gradient).
+    /// per thread (forward); the split gradient, a chunk of split images and, where outW is not
+    /// a multiple of 8, of widened top gradients (weight gradient).
     private var phaseScratch: Int {
         guard let ph = phases else { return 0 }
         let wp = numOutput * ph.phaseTaps
-        return max(2 * wp + kernelThreads * ph.imageFloats, wp + phaseChunk * ph.imageFloats)
+        return max(2 * wp + kernelThreads * ph.imageFloats, wp + phaseChunk * (ph.gradImageFloats + phaseGradFloats))
+    }
+    /// Floats of one image's top gradient widened to gradWidth (0 when outW is a multiple of 8).
+    private var phaseGradFloats: Int {
+        guard let ph = phases, ph.gradWidth != ph.outputW else { return 0 }
+        return numOutput * ph.outputH * ph.gradWidth
     }
     private var winogradWeightScratch: Int {
         winogradU + winogradChunkFloats + kernelThreads * winogradPadFloats
@@ -258,7 +264,7 @@ public final class ConvolutionLayer: Layer {
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
         }
         phases = ConvolutionPhases(g, group: group)
-        phaseChunk = phases.map { max(1, min(num, Self.columnBudget / $0.imageFloats)) } ?? 1
+        phaseChunk = phases.map { max(1, min(num, Self.columnBudget / $0.gradImageFloats)) } ?? 1
         implicitScratch = max(kernelThreads * threadScratch,
                               implicitWeightGrad && padded != nil ? weightGradChunk * inputImage : 0)
         try context.workspace.reserve(max(columnCount + outputCount + paddedCount + 2 * numOutput * kernelDim
@@ -331,7 +337,7 @@ public final class ConvolutionLayer: Layer {
             // The kernels' weight gradient also sums the bias gradient.
             let winoW = needW && winogradWeightGrad && usesImplicitGEMM
             if winoW { weightGradWinograd(x: b.data, dy: dy) }
-            let phaseW = needW && usesImplicitGEMM && phases.map { $0.outputW % 8 == 0 } == true
+            let phaseW = needW && usesImplicitGEMM && phases != nil
             if phaseW, let ph = phases { weightGradPhases(ph, x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
             let kernelW = needW && implicitWeightGrad && usesImplicitGEMM && !winoW && !phaseW
             if kernelW { weightGradImplicit(x: b.data, dy: dy, db: needB ? blobs[1].diff : nil) }
@@ -449,7 +455,7 @@ public final class ConvolutionLayer: Layer {
             Parallel.forEachRange(num, limit: kernelThreads) { part, images in
                 let xs = ws + 2 * M * K + part * ph.imageFloats   // (C·s², Hq, Wq)
                 for n in images {
-                    ph.split(b.data + n * imageSize, into: xs)
+                    ph.split(b.data + n * imageSize, into: xs, width: pg.width)
                     _ = ck_conv2d(packedW, Int32(M), Int32(pg.channels), xs, Int32(pg.height), Int32(pg.width),
                                   Int32(pg.kernelH), Int32(pg.kernelW), 1, 1, 1, 1,
                                   t.data + n * M * HW, Int32(ph.outputH), Int32(ph.outputW), bias, 0)
@@ -464,30 +470,41 @@ public final class ConvolutionLayer: Layer {
                                   db: UnsafeMutablePointer<Float>?) {
         let M = numOutput, K = ph.phaseTaps, pg = ph.phaseGeometry, HW = geometry.outputSpatial
         let imageSize = geometry.channels * geometry.height * geometry.width
+        let (oh, ow, gw) = (ph.outputH, ph.outputW, ph.gradWidth), widened = gw != ow
+        let gradImage = widened ? M * oh * gw : M * HW
         let ws = context.workspace.buffer(phaseScratch)
         let dwp = ws                              // (M, C·s², ka, kb)
-        let xs = ws + M * K                       // (chunk, C·s², Hq, Wq)
+        let xs = ws + M * K                       // (chunk, C·s², Hq, gw + kb − 1)
+        let dys = xs + phaseChunk * ph.gradImageFloats   // (chunk, M, oh, gw) when widened
         setAll(M * K, 0, dwp)
         for n0 in stride(from: 0, to: num, by: phaseChunk) {
             let nb = min(phaseChunk, num - n0)
             Parallel.forEachRange(nb, limit: kernelThreads) { _, images in
-                for n in images { ph.split(x + (n0 + n) * imageSize, into: xs + n * ph.imageFloats) }
+                for n in images {
+                    ph.split(x + (n0 + n) * imageSize, into: xs + n * ph.gradImageFloats, width: ph.gradPlaneWidth)
+                    guard widened else { continue }
+                    // zero columns past outW: they add nothing to dW or db
+                    for row in 0..<(M * oh) {
+                        let dst = dys + n * gradImage + row * gw
+                        dst.update(from: dy + (n0 + n) * M * HW + row * ow, count: ow)
+                        setAll(gw - ow, 0, dst + ow)
+                    }
+                }
             }
+            let g0 = widened ? UnsafePointer(dys) : dy + n0 * M * HW
             // threads take pairs of dW' rows (independent; the kernel works in blocks of 4)
             Parallel.forEachRange((M + 1) / 2, limit: kernelThreads) { _, pairs in
                 let m0 = 2 * pairs.lowerBound, rows = min(M, 2 * pairs.upperBound) - m0
-                _ = ck_conv2d_weight_grad(Int32(rows), Int32(pg.channels), xs, ph.imageFloats,
-                                          Int32(pg.height), Int32(pg.width), Int32(pg.kernelH), Int32(pg.kernelW),
-                                          1, 1, 1, dy + n0 * M * HW + m0 * HW, M * HW,
-                                          Int32(ph.outputH), Int32(ph.outputW), Int32(nb), dwp + m0 * K, K,
-                                          db.map { $0 + m0 })
+                _ = ck_conv2d_weight_grad(Int32(rows), Int32(pg.channels), xs, ph.gradImageFloats,
+                                          Int32(pg.height), Int32(ph.gradPlaneWidth), Int32(pg.kernelH),
+                                          Int32(pg.kernelW), 1, 1, 1, g0 + m0 * oh * gw, gradImage,
+                                          Int32(oh), Int32(gw), Int32(nb), dwp + m0 * K, K, db.map { $0 + m0 })
             }
         }
         ph.addWeightGradient(dwp, outputs: M, into: blobs[0].diff)
     }
 
-    /// Tests: whether this layer runs its forward pass (and, with outW a multiple of 8, its
-    /// weight gradient) on phase planes.
+    /// Tests: whether this layer runs its forward pass and its weight gradient on phase planes.
     public var phasePath: Bool { usesImplicitGEMM && phases != nil }
 
     /// Whether Winograd F(2×2, 3×3) or F(2×2, 5×5) takes a convolution with `outputs` and `inputs`

@@ -44,6 +44,13 @@ struct ConvolutionPhases: Equatable {
     var phaseWidth: Int { outputW + phaseKernelW - 1 }
     /// Floats of one split image: (C·s², phaseHeight, phaseWidth).
     var imageFloats: Int { phaseChannels * phaseHeight * phaseWidth }
+    /// The weight gradient's output width: outW rounded up to whole 8-position vectors (the
+    /// kernel reads rows 8 at a time; the top gradient is copied with zero columns where outW
+    /// is not a multiple of 8, AlexNet's 55), and its planes' width.
+    var gradWidth: Int { (outputW + 7) / 8 * 8 }
+    var gradPlaneWidth: Int { gradWidth + phaseKernelW - 1 }
+    /// Floats of one split image for the weight gradient: (C·s², phaseHeight, gradPlaneWidth).
+    var gradImageFloats: Int { phaseChannels * phaseHeight * gradPlaneWidth }
     /// Columns of the stride-1 weights: C·s²·⌈kh/s⌉·⌈kw/s⌉.
     var phaseTaps: Int { phaseChannels * phaseKernelH * phaseKernelW }
     /// The stride-1 convolution's geometry (for the kernels' calls).
@@ -52,10 +59,11 @@ struct ConvolutionPhases: Equatable {
                      kernelH: phaseKernelH, kernelW: phaseKernelW)
     }
 
-    /// out (C·s², phaseHeight, phaseWidth) = the phase planes of one image x (C, H, W), zero
-    /// where they fall in the padding or past it.
-    func split(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let s = stride, Hq = phaseHeight, Wq = phaseWidth
+    /// out (C·s², phaseHeight, width) = the phase planes of one image x (C, H, W), zero where
+    /// they fall in the padding or past it; `width` is phaseWidth or (weight gradient)
+    /// gradPlaneWidth.
+    func split(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, width Wq: Int) {
+        let s = stride, Hq = phaseHeight
         for c in 0..<channels {
             for p in 0..<s {
                 // rows r with 0 ≤ s·r + p − padH < H
