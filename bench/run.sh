@@ -52,14 +52,18 @@ CIFAR=bench/nets/cifar10_quick_train.prototxt
 echo "bench: $ROUNDS rounds, $ITERS timed steps per run; raw results in $OUT"
 for r in $(seq 1 "$ROUNDS"); do
   echo "bench: round $r/$ROUNDS"
-  for t in 1 2; do
-    "$PROBE" sgemm --threads "$t" --iterations 10 >>"$OUT/sgemm_t$t.jsonl"
-    for net in lenet cifar10_quick; do
-      model=$LENET; [ "$net" = lenet ] || model=$CIFAR
+  for t in 1 2; do "$PROBE" sgemm --threads "$t" --iterations 10 >>"$OUT/sgemm_t$t.jsonl"; done
+  # Each net's 1- and 2-thread runs back to back (ours, then PyTorch's): the host's load drifts
+  # over a minute, and the 2-thread ratio compares runs seconds apart rather than a pass apart.
+  for net in lenet cifar10_quick; do
+    model=$LENET; [ "$net" = lenet ] || model=$CIFAR
+    for t in 1 2; do
       OPENBLAS_NUM_THREADS=$t "$BIN" time --model "$model" --iterations "$ITERS" \
         >"$OUT/time_${net}_t${t}_r$r.log"
       OPENBLAS_NUM_THREADS=$t "$PROBE" step --model "$model" --iterations "$ITERS" \
         >>"$OUT/step_${net}_t$t.jsonl"
+    done
+    for t in 1 2; do
       "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$ITERS" \
         >>"$OUT/torch_${net}_t$t.jsonl"
     done
@@ -77,10 +81,12 @@ done
 for r in $(seq 1 "$DEEP_ROUNDS"); do
   [ -n "$DEEP_NETS" ] || break
   echo "bench: deeper nets, round $r/$DEEP_ROUNDS"
-  for t in 1 2; do
-    for net in $DEEP_NETS; do
+  for net in $DEEP_NETS; do
+    for t in 1 2; do
       OPENBLAS_NUM_THREADS=$t "$PROBE" step --model "bench/nets/${net}_train.prototxt" \
         --iterations "$DEEP_ITERS" --warmup 2 >>"$OUT/step_${net}_t$t.jsonl"
+    done
+    for t in 1 2; do
       # passive OpenMP waits: on a shared machine PyTorch's spinning workers slow its own 2-thread
       # steps several-fold (measured: ResNet-20 1.4 s per step instead of 0.2)
       OMP_WAIT_POLICY=PASSIVE "$PY" bench/torch_nets.py --net "$net" --threads "$t" --iterations "$DEEP_ITERS" --warmup 2 \
