@@ -317,6 +317,24 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
 /// they must agree bit for bit, forward and backward, on residual-net shapes (16–64 channels,
 /// 3×3 and 1×1, stride 1 and 2) and on shapes whose rows split into uneven blocks. Runs every path
 /// this CPU has (on a CPU without AVX-512 both runs take AVX2, and the test still passes).
+/// A Convolution layer with `convParam` and Gaussian fillers (the kernel-path suites' layer).
+private func convLayer(_ convParam: String) throws -> ConvolutionLayer {
+    try Fixtures.layer("""
+    name: "conv" type: "Convolution" convolution_param { \(convParam) \(WinogradTests.conv) }
+    """) as! ConvolutionLayer
+}
+
+/// Two runs' outputs agree value by value within `tolerance` of each output's largest value,
+/// and none of the reference outputs is all zeros.
+private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance: Float) {
+    for (a, b) in zip(results, reference) {
+        #expect(a.count == b.count && b.contains { $0 != 0 })
+        let scale = max(1, b.map { abs($0) }.max() ?? 1)
+        let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= tolerance * scale, "max difference \(worst) (scale \(scale))")
+    }
+}
+
 /// Winograd F(2×2, 3×3) (Sources/CKernels/winograd.c) against the direct kernels on the same
 /// layer: forward, input gradient (the transposed convolution) and weight gradient, and a
 /// finite-difference check through it.
@@ -324,9 +342,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
     static let conv = "weight_filler { type: \"gaussian\" std: 0.1 } bias_filler { type: \"gaussian\" std: 0.5 }"
 
     private func layer(_ convParam: String, winograd: Bool) throws -> ConvolutionLayer {
-        let l = try Fixtures.layer("""
-        name: "conv" type: "Convolution" convolution_param { \(convParam) \(Self.conv) }
-        """) as! ConvolutionLayer
+        let l = try convLayer(convParam)
         l.allowsWinograd = winograd
         return l
     }
@@ -363,12 +379,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
             #expect(paths.forward == (winograd && forward) && paths.backward == (winograd && backward),
                     "\(paths)")
         }
-        for (a, b) in zip(results[0], results[1]) {
-            #expect(a.count == b.count && b.contains { $0 != 0 })
-            let scale = max(1, b.map { abs($0) }.max() ?? 1)
-            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 2e-5 * scale, "max difference \(worst) (scale \(scale))")
-        }
+        expectAgree(results[0], results[1], tolerance: 2e-5)
     }
 
     @Test(arguments: [
@@ -399,9 +410,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
 /// and bias gradients), and a finite-difference check through the phase path.
 @Suite struct ConvolutionPhaseTests {
     private func layer(_ convParam: String, implicit: Bool) throws -> ConvolutionLayer {
-        let l = try Fixtures.layer("""
-        name: "conv" type: "Convolution" convolution_param { \(convParam) \(WinogradTests.conv) }
-        """) as! ConvolutionLayer
+        let l = try convLayer(convParam)
         l.usesImplicitGEMM = implicit
         return l
     }
@@ -428,12 +437,7 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
             #expect(l.phasePath == (implicit && split))
         }
         #expect(results[0].count == results[1].count)
-        for (a, b) in zip(results[0], results[1]) {
-            #expect(a.count == b.count && b.contains { $0 != 0 })
-            let scale = max(1, b.map { abs($0) }.max() ?? 1)
-            let worst = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-5 * scale, "max difference \(worst) (scale \(scale))")
-        }
+        expectAgree(results[0], results[1], tolerance: 1e-5)
     }
 
     @Test(arguments: [

@@ -85,37 +85,33 @@ struct ConvolutionPhases: Equatable {
         }
     }
 
-    /// w' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉) from the layer's weights w (M, C, kh, kw), zero taps included.
-    func splitWeights(_ w: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>) {
+    /// body(real, phase) for every real tap: its index in the layer's weights (M, C, kh, kw) and
+    /// in the stride-1 weights (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉), where tap (i, j) = (s·a + p, s·b + q)
+    /// lands at channel (c, p, q), position (a, b).
+    private func forEachTap(outputs: Int, _ body: (_ real: Int, _ phase: Int) -> Void) {
         let s = stride, ka = phaseKernelH, kb = phaseKernelW
-        setAll(outputs * phaseTaps, 0, out)
         for m in 0..<outputs {
             for c in 0..<channels {
-                let src = w + (m * channels + c) * kernelH * kernelW
                 for i in 0..<kernelH {
                     for j in 0..<kernelW {
                         let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
-                        out[((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b] = src[i * kernelW + j]
+                        body(((m * channels + c) * kernelH + i) * kernelW + j,
+                             ((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b)
                     }
                 }
             }
         }
     }
 
+    /// w' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉) from the layer's weights w (M, C, kh, kw), zero taps included.
+    func splitWeights(_ w: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>) {
+        setAll(outputs * phaseTaps, 0, out)
+        forEachTap(outputs: outputs) { out[$1] = w[$0] }
+    }
+
     /// dw (M, C, kh, kw) += the real taps of the stride-1 gradient dw' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉);
     /// the zero taps' gradients are dropped.
     func addWeightGradient(_ dwPhases: UnsafePointer<Float>, outputs: Int, into dw: UnsafeMutablePointer<Float>) {
-        let s = stride, ka = phaseKernelH, kb = phaseKernelW
-        for m in 0..<outputs {
-            for c in 0..<channels {
-                let dst = dw + (m * channels + c) * kernelH * kernelW
-                for i in 0..<kernelH {
-                    for j in 0..<kernelW {
-                        let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
-                        dst[i * kernelW + j] += dwPhases[((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b]
-                    }
-                }
-            }
-        }
+        forEachTap(outputs: outputs) { dw[$0] += dwPhases[$1] }
     }
 }
