@@ -93,7 +93,8 @@ static const double G5[6][5] = {
 
 // U (ξ, K'/4, C, 4) = G g Gᵀ for each (output k, input c), zero past K; g is w[k][c] (flip = 0),
 // or the flipped w[c][k] of the transposed convolution (flip = 1: w is (C, K, ks, ks) and g[a][b] =
-// w[c][k][ks − 1 − a][ks − 1 − b]). Plain C without FMA, so every path computes the same U.
+// w[c][k][ks − 1 − a][ks − 1 − b]), or w[c][k] as it is (flip = 2: the forward pass's U with
+// its rows and columns swapped, for ck_wino_conv_adjoint). Plain C without FMA, so every path computes the same U.
 void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
     int taps = ks * ks, kp = rows_of(k), np = points_of(ks);
     long xs = (long)kp * c;                                 // between the ξ of U
@@ -107,7 +108,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
             if (ks == 5) {
                 double g[5][5], t[6][5];
                 for (int a = 0; a < 5; a++)
-                    for (int b = 0; b < 5; b++) g[a][b] = flip ? src[(4 - a) * 5 + (4 - b)] : src[a * 5 + b];
+                    for (int b = 0; b < 5; b++) g[a][b] = flip == 1 ? src[(4 - a) * 5 + (4 - b)] : src[a * 5 + b];
                 for (int p = 0; p < 6; p++)                 // G g
                     for (int b = 0; b < 5; b++) {
                         double sum = 0;
@@ -124,7 +125,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
             }
             float g[3][3];
             for (int a = 0; a < 3; a++)
-                for (int b = 0; b < 3; b++) g[a][b] = flip ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
+                for (int b = 0; b < 3; b++) g[a][b] = flip == 1 ? src[(2 - a) * 3 + (2 - b)] : src[a * 3 + b];
             float t[4][3];   // G g
             for (int b = 0; b < 3; b++) {
                 t[0][b] = g[0][b];
@@ -469,6 +470,120 @@ WT static inline void grad_tile8(const float *d, long ld, float *out, long os, i
     }
 }
 
+// ---- Input gradient as the forward pass run backwards: per tile, E_ξ (C, T) = U_ξᵀ (C, K) ·
+// (A dY Aᵀ)_ξ (K, T), then B E Bᵀ added into the padded input gradient where the forward pass read
+// the tile's patch. Unlike the transposed convolution (dy padded by ks − 1 − pad, then
+// ck_wino_conv), it computes no outputs over that padding: LeNet's conv2 (pad 0, 8² → 12²)
+// takes 16 tiles an image this way, 48 as a transposed convolution. ----
+
+// B along one direction (the transpose of Bᵀ): n = 4 (F(2, 3)) or 6 (F(2, 5)) values → n.
+WT __attribute__((always_inline)) static inline void b_apply(const __m256 *e, __m256 *o, const int ks) {
+    if (ks == 5) {
+        __m256 four = _mm256_set1_ps(4.0f), five = _mm256_set1_ps(5.0f), two = _mm256_set1_ps(2.0f);
+        __m256 s12 = _mm256_add_ps(e[1], e[2]), s34 = _mm256_add_ps(e[3], e[4]);
+        __m256 d21 = _mm256_sub_ps(e[2], e[1]), d43 = _mm256_sub_ps(e[4], e[3]);
+        o[0] = _mm256_mul_ps(four, e[0]);
+        o[1] = _mm256_fmadd_ps(four, _mm256_add_ps(d21, e[5]), _mm256_mul_ps(two, d43));
+        o[2] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_fmadd_ps(five, e[0], _mm256_fmadd_ps(four, s12, s34)));
+        o[3] = _mm256_fnmadd_ps(five, e[5], _mm256_fnmadd_ps(two, d43, _mm256_sub_ps(_mm256_setzero_ps(), d21)));
+        o[4] = _mm256_add_ps(_mm256_add_ps(e[0], s12), s34);
+        o[5] = e[5];
+    } else {
+        o[0] = e[0];
+        o[1] = _mm256_add_ps(_mm256_sub_ps(e[1], e[2]), e[3]);
+        o[2] = _mm256_sub_ps(_mm256_add_ps(e[1], e[2]), e[0]);
+        o[3] = _mm256_sub_ps(_mm256_setzero_ps(), e[3]);
+    }
+}
+
+WT static inline void add8(float *x, __m256 v) { _mm256_storeu_ps(x, _mm256_add_ps(_mm256_loadu_ps(x), v)); }
+
+// B E Bᵀ for 8 tiles (E_ξ at e[ξ·es + lane]) added into x (row stride wq): rows 0…ks, columns
+// 2·tile + 0…ks, tiles in the lane order of input_tile8 (paired: the upper 4 lanes are the next
+// tile row, 2 rows down). Rows are added in order, so the result does not depend on threads.
+WT __attribute__((always_inline)) static inline void adjoint_tile8(const float *e, long es, const int ks, float *x,
+                                                                  long wq, int half) {
+    const int n = ks + 1;
+    __m256 f[6][6];
+    for (int q = 0; q < n; q++) {   // B along ξ's row index
+        __m256 col[6], o[6];
+        for (int p = 0; p < n; p++) col[p] = _mm256_loadu_ps(e + (p * n + q) * es);
+        b_apply(col, o, ks);
+        for (int i = 0; i < n; i++) f[i][q] = o[i];
+    }
+    for (int i = 0; i < n; i++) {   // then along its column index, and into the patch rows
+        __m256 dd[6];
+        b_apply(f[i], dd, ks);
+        float *xr = x + i * wq;
+        for (int j = 0; j < n; j += 2) {
+            __m256 lo = _mm256_unpacklo_ps(dd[j], dd[j + 1]), hi = _mm256_unpackhi_ps(dd[j], dd[j + 1]);
+            if (half == 8) {
+                add8(xr + j, lo);
+                add8(xr + j + 8, hi);
+            } else {
+                add8(xr + j, _mm256_permute2f128_ps(lo, hi, 0x20));
+                add8(xr + j + 2 * wq, _mm256_permute2f128_ps(lo, hi, 0x31));
+            }
+        }
+    }
+}
+
+long ck_wino_adjoint_scratch(int k, int c, int out_h, int out_w, int ks) {
+    wgeom_t g = wino_geometry(c, k, out_h, out_w, ks);   // rows are the input channels here
+    long t = (long)g.rows_per_block * g.tiles_wp;
+    return (long)c * g.hq * g.wq + (long)k * 2 * g.tiles_hp * 2 * g.tiles_wp
+        + points_of(ks) * ((k + rows_of(c)) * t + 48) + 16;
+}
+
+WT __attribute__((always_inline)) static inline void wino_adjoint(const float *u, int k, int c, const int ks,
+                                                                 const float *dy, int out_h, int out_w, int pad,
+                                                                 float *dx, int h, int w, float *scratch) {
+    wgeom_t g = wino_geometry(c, k, out_h, out_w, ks);
+    const int np = points_of(ks), cp = rows_of(c);
+    long plane = (long)g.hq * g.wq, dh = 2L * g.tiles_hp, dw = 2L * g.tiles_wp;
+    float *xp = scratch;                          // (C, hq, wq): the padded input gradient
+    float *dp = xp + c * plane;                   // (K, dh, dw): dy, where the tiles overhang it
+    float *d = dp + k * dh * dw;                  // (ξ, K, T), then E (ξ, C', T)
+    memset(xp, 0, (size_t)(c * plane) * sizeof(float));
+    const float *src = dy;
+    if (dh != out_h || dw != out_w) {
+        pad_planes(dy, k, out_h, out_w, 0, (int)dh, (int)dw, dp);
+        src = dp;
+    }
+    int step = 1 + g.paired;
+    for (int ty0 = 0; ty0 < g.tiles_hp; ty0 += g.rows_per_block) {
+        int rows = g.tiles_hp - ty0 < g.rows_per_block ? g.tiles_hp - ty0 : g.rows_per_block;
+        int t = rows * g.tiles_wp;
+        long ds = (long)k * t + 24, es = (long)cp * t + 24;
+        float *e = d + np * ds;
+        for (int ki = 0; ki < k; ki++)
+            for (int ty = 0; ty < rows; ty += step)
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
+                    grad_tile8(src + ((long)ki * dh + 2 * (ty0 + ty)) * dw + 2 * tx, dw,
+                               d + (long)ki * t + ty * g.tiles_wp + tx, ds, g.half, ks);
+        for (int xi = 0; xi < np; xi++)
+            (ck_isa() >= 2 ? products512 : products)(u + (long)xi * cp * k, d + xi * ds, e + xi * es, cp, k, t);
+        for (int ci = 0; ci < c; ci++)
+            for (int ty = 0; ty < rows; ty += step)
+                for (int tx = 0; tx < g.tiles_wp; tx += g.half)
+                    adjoint_tile8(e + (long)ci * t + ty * g.tiles_wp + tx, es, ks,
+                                  xp + ci * plane + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq, g.half);
+    }
+    for (int ci = 0; ci < c; ci++)
+        for (int r = 0; r < h; r++)
+            memcpy(dx + ((long)ci * h + r) * w, xp + ci * plane + (long)(r + pad) * g.wq + pad, (size_t)w * sizeof(float));
+}
+
+WT int ck_wino_conv_adjoint(const float *u, int k, int c, int ks, const float *dy, int h, int w, int pad,
+                            float *dx, float *scratch) {
+    if (!ck_wino_applies(k, c) || (ks != 3 && ks != 5)) return -1;
+    int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
+    if (out_h <= 0 || out_w <= 0 || pad < 0 || pad > ks - 1) return -1;
+    if (ks == 5) wino_adjoint(u, k, c, 5, dy, out_h, out_w, pad, dx, h, w, scratch);
+    else wino_adjoint(u, k, c, 3, dy, out_h, out_w, pad, dx, h, w, scratch);
+    return 0;
+}
+
 // Strides of the chunk's transforms: V (ξ, C, Tc) then D (ξ, K, Tc), Tc = images · T1.
 static inline long wg_vs(int c, long tc) { return (long)c * tc + 24; }
 static inline long wg_ds(int k, long tc) { return (long)k * tc + 24; }
@@ -531,22 +646,32 @@ WT static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// du (KB rows × cb columns of dU_ξ, row stride c) += Σ_t D_ξ[k][t] · V_ξ[c][t], lanes summed last.
+// du (kr rows × cb columns of dU_ξ, row stride c) += Σ_t D_ξ[k][t] · V_ξ[c][t], lanes summed
+// last; kr ≤ KB (the last block of K rows may be short: LeNet's 50 outputs).
 WT __attribute__((always_inline)) static inline void reduce_block(const float *d, const float *v, long tc,
-                                                                 float *du, int c, const int cb) {
+                                                                 float *du, int c, const int kr, const int cb) {
     __m256 acc[KB][3];
-    for (int r = 0; r < KB; r++)
+    for (int r = 0; r < kr; r++)
         for (int j = 0; j < cb; j++) acc[r][j] = _mm256_setzero_ps();
     for (long t = 0; t < tc; t += 8) {
         __m256 vv[3];
         for (int j = 0; j < cb; j++) vv[j] = _mm256_loadu_ps(v + j * tc + t);
-        for (int r = 0; r < KB; r++) {
+        for (int r = 0; r < kr; r++) {
             __m256 dr = _mm256_loadu_ps(d + r * tc + t);
             for (int j = 0; j < cb; j++) acc[r][j] = _mm256_fmadd_ps(dr, vv[j], acc[r][j]);
         }
     }
-    for (int r = 0; r < KB; r++)
+    for (int r = 0; r < kr; r++)
         for (int j = 0; j < cb; j++) du[r * c + j] += hsum8(acc[r][j]);
+}
+
+// reduce_block over all of C for kr rows (a constant in each copy).
+WT __attribute__((always_inline)) static inline void reduce_rows(const float *dk, const float *v, long tc,
+                                                                float *duk, int c, const int kr) {
+    int ci = 0;
+    for (; ci + 3 <= c; ci += 3) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 3);
+    if (c - ci == 2) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 2);
+    if (c - ci == 1) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 1);
 }
 
 WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
@@ -559,10 +684,12 @@ WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int ima
         for (int kb = 0; kb < k; kb += KB) {
             const float *dk = d + xi * ds + (long)kb * tc;
             float *duk = du + ((long)xi * k + kb) * c;
-            int ci = 0;
-            for (; ci + 3 <= c; ci += 3) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 3);
-            if (c - ci == 2) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 2);
-            if (c - ci == 1) reduce_block(dk, v + xi * vs + (long)ci * tc, tc, duk + ci, c, 1);
+            switch (k - kb < KB ? k - kb : KB) {
+            case 1: reduce_rows(dk, v + xi * vs, tc, duk, c, 1); break;
+            case 2: reduce_rows(dk, v + xi * vs, tc, duk, c, 2); break;
+            case 3: reduce_rows(dk, v + xi * vs, tc, duk, c, 3); break;
+            default: reduce_rows(dk, v + xi * vs, tc, duk, c, KB); break;
+            }
         }
     }
 }
@@ -611,6 +738,12 @@ void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) {
 // Not x86-64: ck_wino_applies says no, and nothing else is called.
 long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
 long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
+long ck_wino_adjoint_scratch(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
+int ck_wino_conv_adjoint(const float *u, int k, int c, int ks, const float *dy, int h, int w, int pad,
+                         float *dx, float *scratch) {
+    (void)u; (void)k; (void)c; (void)ks; (void)dy; (void)h; (void)w; (void)pad; (void)dx; (void)scratch;
+    return -1;
+}
 long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
 long ck_wino_wgrad_scratch(int k, int c, int out_h, int out_w, int images, int ks) {
     (void)k; (void)c; (void)out_h; (void)out_w; (void)images; (void)ks; return 0;

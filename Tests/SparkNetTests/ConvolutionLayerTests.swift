@@ -352,7 +352,7 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 32 kernel_size: 3 pad: 1", [2, 32, 16, 16], true, true),                   // stage 2, bias
         ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 9, 14], true, true),       // odd height, 7 tiles in a row of 8
         ("num_output: 8 kernel_size: 3 pad: 1", [2, 8, 28, 30], true, true),      // 14 and 15 tiles: partial vectors
-        ("num_output: 8 kernel_size: 3", [2, 8, 10, 18], true, false),            // pad 0: the input gradient pads 2 (col2im)
+        ("num_output: 8 kernel_size: 3", [2, 8, 10, 18], true, true),             // pad 0: dx as the adjoint
         ("num_output: 12 kernel_size: 3 pad: 2", [2, 8, 6, 14], true, true),      // pad 2: the input gradient pads 0
         ("num_output: 10 kernel_size: 3 pad: 1", [2, 8, 16, 16], true, true),     // 10 outputs run as 12
         ("num_output: 64 kernel_size: 3 pad: 1", [2, 64, 8, 8], true, true),      // stage 3: two tile rows per vector
@@ -364,9 +364,12 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 32 kernel_size: 5 pad: 2", [2, 32, 16, 16], true, true),     // 5×5: CIFAR-10 quick conv2
         ("num_output: 64 kernel_size: 5 pad: 2 bias_term: false", [2, 32, 8, 8], true, true),  // conv3, paired
         ("num_output: 8 kernel_size: 5 pad: 4", [2, 8, 5, 27], true, true),       // pad 4: the input gradient pads 0
-        ("num_output: 8 kernel_size: 5", [2, 8, 11, 18], true, false),            // pad 0: input gradient by col2im
+        ("num_output: 8 kernel_size: 5", [2, 8, 11, 18], true, true),             // pad 0: adjoint, paired odd rows
         ("num_output: 16 kernel_size: 5 pad: 2 group: 2", [2, 16, 17, 16], true, true), // groups, odd height
-        ("num_output: 50 kernel_size: 5", [2, 20, 12, 12], true, false),          // LeNet conv2: 50 outputs as 52
+        ("num_output: 50 kernel_size: 5", [2, 20, 12, 12], true, true),           // LeNet conv2: 50 outputs as 52
+        ("num_output: 12 kernel_size: 5 pad: 1", [2, 9, 13, 18], true, true),     // adjoint with pad 1, 9 inputs as 12
+        ("num_output: 16 kernel_size: 3 group: 2", [2, 16, 9, 18], true, true),   // adjoint per group
+        ("num_output: 6 kernel_size: 3", [9, 8, 6, 18], true, true),              // 6 outputs: a last block of 2 rows
     ])
     func matchesTheDirectKernels(_ convParam: String, _ shape: [Int], _ forward: Bool, _ backward: Bool) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
@@ -389,6 +392,8 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [1, 16, 4, 8]),        // groups
         ("num_output: 8 kernel_size: 5 pad: 2", [2, 8, 4, 14]),                  // 5×5
         ("num_output: 10 kernel_size: 5 pad: 2", [1, 8, 6, 8]),                  // 10 outputs as 12
+        ("num_output: 6 kernel_size: 5", [2, 8, 8, 12]),                         // adjoint, 6 outputs
+        ("num_output: 8 kernel_size: 3", [1, 8, 6, 18]),                         // adjoint, 3×3
     ])
     func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
@@ -402,6 +407,26 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         #expect(l.winogradPaths == (true, true) || getenv("SPARKNET_WINOGRAD") != nil)
         #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
         #expect(r.probed > x.count / 2)
+    }
+
+    /// The input gradient takes the adjoint only where the transposed convolution does not fit:
+    /// LeNet's conv2 (pad 0: its transposed convolution would pad 8² to 16²) and a row of 9
+    /// tiles, not ResNet's pad-1 layers, and on a 5×5 chunk of at most 8 images the weight
+    /// gradient still sums every image (the weight gradients above cover 2 images).
+    @Test func adjointWhereTheTransposeDoesNotFit() throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        try #require(getenv("SPARKNET_WINOGRAD").map { String(cString: $0) } != "0", "Winograd turned off")
+        for (param, shape, adjoint) in [("num_output: 50 kernel_size: 5", [11, 20, 12, 12], true),
+                                        ("num_output: 8 kernel_size: 3", [2, 8, 6, 18], true),
+                                        ("num_output: 16 kernel_size: 3 pad: 1", [2, 16, 8, 8], false)] {
+            let l = try layer(param, winograd: true)
+            let with = try Fixtures.forwardBackward(l, shape: shape)
+            #expect(l.winogradAdjointPath == adjoint && l.winogradPaths == (true, true), "\(param)")
+            let d = try layer(param, winograd: false)
+            let without = try Fixtures.forwardBackward(d, shape: shape)
+            #expect(!d.winogradAdjointPath)
+            expectAgree(with, without, tolerance: 2e-5)
+        }
     }
 }
 

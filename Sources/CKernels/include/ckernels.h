@@ -93,7 +93,17 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float 
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
                  float *y, const float *bias, float *scratch);
 
-/// The Winograd weight gradient, K a multiple of 4: dW (K, C, ks, ks) += Σ_n correlation of x_n
+/// The input gradient of ck_wino_conv's convolution run backwards (no transposed convolution):
+///   dx (C, h, w) = the gradient of Σ y·dy with respect to x, y = ck_wino_conv(x) (pad `pad`)
+/// per 2×2 tile: E_ξ = U_ξᵀ · (A dY Aᵀ)_ξ, then B E Bᵀ added into the padded image where the forward
+/// pass read the tile. `u` is ck_wino_pack_weights(w, C, K, ks, 2, u) (the forward pass's U with
+/// rows and columns swapped); dy is (K, outH, outW); dx is written, not accumulated. `scratch`
+/// holds ck_wino_adjoint_scratch floats. Returns 0, or -1 where ck_wino_conv would.
+long ck_wino_adjoint_scratch(int k, int c, int out_h, int out_w, int ks);
+int ck_wino_conv_adjoint(const float *u, int k, int c, int ks, const float *dy, int h, int w, int pad,
+                         float *dx, float *scratch);
+
+/// The Winograd weight gradient: dW (K, C, ks, ks) += Σ_n correlation of x_n
 /// (C, H, W) zero-padded by `pad` with dy_n (K, outH, outW), in three steps over a chunk of images:
 /// 1. ck_wino_wgrad_transform: planes [p0, p1) of the chunk, C + K per image (its input's
 ///    channels, then its top gradient's; threads take disjoint ranges, so one image's transforms

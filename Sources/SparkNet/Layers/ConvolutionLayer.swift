@@ -90,11 +90,13 @@ public final class ConvolutionLayer: Layer {
     /// transposed convolution), where `winogradFits` holds for that direction.
     private var winogradForward = false
     private var winogradBackward = false
-    /// The weight gradient runs Winograd where the forward pass does with whole blocks of 4
-    /// output channels: LeNet's conv2 (50 outputs run as 52) took as long as with the direct
-    /// kernel (4.50 against 4.38 ms backward) and its 4 MB of transforms raised LeNet's peak RSS
-    /// from 1.43× to 1.65× the analytic footprint. `winogradChunk` images of transforms at a
-    /// time; floats of that chunk, of a thread's padded images, of the whole.
+    /// The input gradient as the Winograd forward pass run backwards (`ck_wino_conv_adjoint`), where
+    /// the forward pass runs Winograd and the transposed convolution does not: LeNet's conv2
+    /// (pad 0, 8² → 12²), whose transposed convolution would compute 12² outputs from a 16² padded
+    /// top gradient, 2.25× the real multiplies (backward 2.7 against 4.4 ms with the direct kernel).
+    private var winogradAdjoint = false
+    /// The weight gradient runs Winograd where the forward pass does. `winogradChunk` images of
+    /// transforms at a time; floats of that chunk, of a thread's padded images, of the whole.
     private var winogradWeightGrad = false
     private var winogradChunk = 1
     private var winogradChunkFloats = 0
@@ -246,11 +248,14 @@ public final class ConvolutionLayer: Layer {
                                                               outW: outW)
         winogradBackward = allowsWinograd && implicitBackward
             && Self.winogradFits(g, outputs: cg, inputs: mg, pad: (ptH, ptW), outW: g.width)
+        winogradAdjoint = winogradForward && !winogradBackward
         let winoScratch = max(
             winogradForward ? Int(ck_wino_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW), Int32(g.kernelH))) : 0,
-            winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width), Int32(g.kernelH))) : 0)
+            winogradBackward ? Int(ck_wino_scratch(Int32(cg), Int32(mg), Int32(g.height), Int32(g.width), Int32(g.kernelH))) : 0,
+            winogradAdjoint
+                ? Int(ck_wino_adjoint_scratch(Int32(mg), Int32(cg), Int32(outH), Int32(outW), Int32(g.kernelH))) : 0)
         threadScratch = max(inputImage, implicitBackward ? gradImage : 0, winoScratch)
-        winogradWeightGrad = winogradForward && mg % 4 == 0
+        winogradWeightGrad = winogradForward
         if winogradWeightGrad {
             let (m, c, oh, ow) = (Int32(mg), Int32(cg), Int32(outH), Int32(outW))
             // 4 MB of transforms per chunk: each chunk costs two hand-offs to the threads, and
@@ -258,8 +263,14 @@ public final class ConvolutionLayer: Layer {
             // on 2 threads than on 1. Whole multiples of 4 images, so that 2 or 4 threads split
             // each chunk's transforms evenly (CIFAR-10 quick's conv2: 7 → 8); a fixed count, not
             // the thread count's, because the chunks set the order of the sums.
+            // F(2×2, 5×5) takes at most 8 images: its transforms hold 36 floats per tile and
+            // channel (9× LeNet's top gradient), and 8 images of LeNet's conv2 (1.3 MB) ran faster
+            // than 24 (4 MB) at 1 thread (8.1–8.3 against 8.9–9.1 ms a step) and kept its peak RSS
+            // at 1.44× the analytic footprint rather than 1.67×; CIFAR-10 quick's conv3 (20 → 8
+            // images) measured equal at 1 and 2 threads. 3×3 layers keep 4 MB: 8-image chunks cost
+            // ResNet-20 4 % at 2 threads (49.9–50.2 against 48.0–48.4 ms).
             let fit = 4 * Self.columnBudget / Int(ck_wino_wgrad_image(m, c, oh, ow, Int32(g.kernelH)))
-            winogradChunk = max(1, min(num, fit >= 4 ? (fit + 3) / 4 * 4 : fit))
+            winogradChunk = max(1, min(num, fit >= 4 ? (fit + 3) / 4 * 4 : fit, g.kernelH == 5 ? 8 : num))
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk), Int32(g.kernelH)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
         }
@@ -355,7 +366,11 @@ public final class ConvolutionLayer: Layer {
             }
             let colNeedW = needW && !kernelW && !winoW && !phaseW
             var colNeedX = needX
-            if needX && implicitBackward && usesImplicitGEMM {
+            if needX && winogradAdjoint && usesImplicitGEMM {
+                winogradConvolve(.adjoint, dy, height: geometry.outputH, width: geometry.outputW, pad: geometry.padH,
+                                 into: b.diff, bias: nil)
+                colNeedX = false
+            } else if needX && implicitBackward && usesImplicitGEMM {
                 if winogradBackward { backwardInputWinograd(dy: dy, dx: b.diff) }
                 else { backwardInputImplicit(dy: dy, dx: b.diff) }
                 colNeedX = false
@@ -528,11 +543,15 @@ public final class ConvolutionLayer: Layer {
     /// the command line refuses values other than 0 and 1.
     static let disableWinograd = getenv("SPARKNET_WINOGRAD").map { String(cString: $0) == "0" } ?? false
 
-    /// Tests: whether this layer's forward pass and input gradient run Winograd
-    /// (the weight gradient does where the forward pass does on whole blocks of 4 outputs).
+    /// Tests: whether this layer's forward pass and input gradient run Winograd, the latter as a
+    /// transposed convolution or as the forward pass's adjoint (the weight gradient does where the
+    /// forward pass does).
     public var winogradPaths: (forward: Bool, backward: Bool) {
-        (usesImplicitGEMM && winogradForward, usesImplicitGEMM && winogradBackward)
+        (usesImplicitGEMM && winogradForward, usesImplicitGEMM && (winogradBackward || winogradAdjoint))
     }
+
+    /// Tests: whether the input gradient runs as the Winograd forward pass's adjoint.
+    public var winogradAdjointPath: Bool { usesImplicitGEMM && winogradAdjoint }
 
     /// Tests: turns Winograd off (or back on where it fits) for this layer, before the next reshape.
     public var allowsWinograd = true
@@ -542,7 +561,7 @@ public final class ConvolutionLayer: Layer {
         let g = geometry
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
-            winogradConvolve(transposed: false, UnsafePointer(b.data), height: g.height, width: g.width, pad: g.padH,
+            winogradConvolve(.forward, UnsafePointer(b.data), height: g.height, width: g.width, pad: g.padH,
                              into: t.data, bias: bias)
         }
     }
@@ -550,32 +569,43 @@ public final class ConvolutionLayer: Layer {
     /// dx (N, C, H, W) = dy ∗ W' (the rotated, transposed kernels), padded by k − 1 − pad, through
     /// Winograd: the same adjoint as `backwardInputImplicit`.
     private func backwardInputWinograd(dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
-        winogradConvolve(transposed: true, dy, height: geometry.outputH, width: geometry.outputW,
+        winogradConvolve(.transposed, dy, height: geometry.outputH, width: geometry.outputW,
                          pad: transposedPad.h, into: dx, bias: nil)
     }
 
-    /// One Winograd convolution per image and group: the layer's own (x → y) or its transpose
-    /// (dy → dx, the kernels rotated and transposed), images split over the threads.
-    private func winogradConvolve(transposed: Bool, _ src: UnsafePointer<Float>, height: Int, width: Int, pad: Int,
+    /// The three Winograd passes over images: the layer's own convolution (x → y), its transpose
+    /// (dy → dx as a convolution with the kernels rotated and transposed) and its adjoint (dy → dx
+    /// as the forward pass run backwards, `ck_wino_conv_adjoint`).
+    private enum WinogradPass { case forward, transposed, adjoint }
+
+    /// One Winograd pass per image and group, images split over the threads; `height`, `width` and
+    /// `pad` are the source's (for the adjoint, the top gradient's size and the layer's pad).
+    private func winogradConvolve(_ pass: WinogradPass, _ src: UnsafePointer<Float>, height: Int, width: Int, pad: Int,
                                   into dst: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>?) {
         let G = group, Mg = numOutput / G, Cg = geometry.channels / G
-        let (outs, ins) = transposed ? (Cg, Mg) : (Mg, Cg)       // per group
+        let (outs, ins) = pass == .forward ? (Mg, Cg) : (Cg, Mg)       // per group
         let planeSrc = height * width
-        let planeDst = transposed ? geometry.height * geometry.width : geometry.outputSpatial
+        let planeDst = pass == .forward ? geometry.outputSpatial : geometry.height * geometry.width
         let ks = Int32(geometry.kernelH), taps = geometry.kernelH * geometry.kernelW
         let ws = context.workspace.buffer(kernelWeights + implicitScratch)
         let w = blobs[0].data                     // (G, Mg, Cg, k, k)
+        let flip: Int32 = pass == .forward ? 0 : (pass == .transposed ? 1 : 2)
         for gi in 0..<G {                         // U (G, ξ, outs, ins)
-            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, transposed ? 1 : 0,
-                                 ws + gi * winogradU)
+            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, flip, ws + gi * winogradU)
         }
+        let (h, wd) = (Int32(geometry.height), Int32(geometry.width))
         Parallel.forEachRange(num, limit: kernelThreads) { part, images in
             let scratch = ws + kernelWeights + part * threadScratch
             for n in images {
                 for gi in 0..<G {
-                    _ = ck_wino_conv(ws + gi * winogradU, Int32(outs), Int32(ins), ks,
-                                     src + (n * G + gi) * ins * planeSrc, Int32(height), Int32(width), Int32(pad),
-                                     dst + (n * G + gi) * outs * planeDst, bias.map { $0 + gi * outs }, scratch)
+                    let from = src + (n * G + gi) * ins * planeSrc, to = dst + (n * G + gi) * outs * planeDst
+                    if pass == .adjoint {
+                        _ = ck_wino_conv_adjoint(ws + gi * winogradU, Int32(ins), Int32(outs), ks, from, h, wd,
+                                                 Int32(pad), to, scratch)
+                    } else {
+                        _ = ck_wino_conv(ws + gi * winogradU, Int32(outs), Int32(ins), ks, from, Int32(height),
+                                         Int32(width), Int32(pad), to, bias.map { $0 + gi * outs }, scratch)
+                    }
                 }
             }
         }
