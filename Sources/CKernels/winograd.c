@@ -95,13 +95,13 @@ static const double G5[6][5] = {
 // or the flipped w[c][k] of the transposed convolution (flip = 1: w is (C, K, ks, ks) and g[a][b] =
 // w[c][k][ks − 1 − a][ks − 1 − b]), or w[c][k] as it is (flip = 2: the forward pass's U with
 // its rows and columns swapped, for ck_wino_conv_adjoint). Plain C without FMA, so every path computes the same U.
-void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, int o0, int o1, float *u) {
     int taps = ks * ks, kp = rows_of(k), np = points_of(ks);
     long xs = (long)kp * c;                                 // between the ξ of U
-    for (int o = k; o < kp; o++)
+    for (int o = o0 > k ? o0 : k; o < o1 && o < kp; o++)
         for (int i = 0; i < c; i++)
             for (int xi = 0; xi < np; xi++) u[xi * xs + ((long)(o / KB) * c + i) * KB + o % KB] = 0.0f;
-    for (int o = 0; o < k; o++) {
+    for (int o = o0; o < o1 && o < k; o++) {
         for (int i = 0; i < c; i++) {
             const float *src = flip ? w + ((long)i * k + o) * taps : w + ((long)o * c + i) * taps;
             float *dst = u + ((long)(o / KB) * c + i) * KB + o % KB;
@@ -696,9 +696,9 @@ WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int ima
 
 // dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K, C); plain C like the weight transform (double for
 // 5×5, whose G is not exact in float).
-void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) {
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, int o0, int o1, float *dw) {
     long xs = (long)k * c;
-    for (int o = 0; o < k; o++) {
+    for (int o = o0; o < o1; o++) {
         for (int i = 0; i < c; i++) {
             const float *src = du + (long)o * c + i;
             float *dst = dw + ((long)o * c + i) * ks * ks;
@@ -758,11 +758,13 @@ void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images
                           int xi0, int xi1, float *du) {
     (void)k; (void)c; (void)ks; (void)out_h; (void)out_w; (void)images; (void)chunk; (void)xi0; (void)xi1; (void)du;
 }
-void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw) { (void)k; (void)c; (void)ks; (void)du; (void)dw; }
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, int o0, int o1, float *dw) {
+    (void)k; (void)c; (void)ks; (void)du; (void)o0; (void)o1; (void)dw;
+}
 int ck_wino_applies(int k, int c) { (void)k; (void)c; return 0; }
 long ck_wino_weights(int k, int c, int ks) { (void)k; (void)c; (void)ks; return 0; }
-void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u) {
-    (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)u;
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, int o0, int o1, float *u) {
+    (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)o0; (void)o1; (void)u;
 }
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
                  float *y, const float *bias, float *scratch) {

@@ -82,10 +82,12 @@ long ck_wino_weights(int k, int c, int ks);
 /// Floats of scratch one ck_wino_conv call needs (per thread).
 long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks);
 
-/// U (ck_wino_weights floats) from the kernels: w (K, C, ks, ks) when
-/// flip = 0; with flip = 1, w is (C, K, ks, ks) and each kernel is read transposed and rotated
-/// by 180° (the input gradient's convolution). The same plain C on every path.
-void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, float *u);
+/// Rows [o0, o1) of U (ck_wino_weights floats, K' rows; rows past K are zeros) from the
+/// kernels: w (K, C, ks, ks) when flip = 0; with flip = 1, w is (C, K, ks, ks) and each kernel
+/// is read transposed and rotated by 180° (the input gradient's convolution); with flip = 2, w is
+/// (C, K, ks, ks) read transposed only (ck_wino_conv_adjoint). Threads may take disjoint row
+/// ranges. The same plain C on every path.
+void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, int o0, int o1, float *u);
 
 /// y (K, outH, outW) = ks×ks stride-1 convolution of x (C, H, W), zero-padded by `pad` (< ks) on
 /// each side (outH = H + 2·pad − ks + 1), [+ bias[k]], overwriting y. `scratch` holds
@@ -112,7 +114,8 @@ int ck_wino_conv_adjoint(const float *u, int k, int c, int ks, const float *dy, 
 /// 2. ck_wino_wgrad_reduce: dU (ξ, K, C) += the chunk's products for ξ in [xi0, xi1)
 ///    (threads take disjoint ranges; each dU element is summed in one order whatever the thread
 ///    count);
-/// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G.
+/// 3. ck_wino_wgrad_finish, once after the last chunk: dW += Gᵀ dU G for the outputs in
+///    [o0, o1) (threads take disjoint ranges).
 /// ck_wino_wgrad_image: the chunk floats one image takes.
 long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks);
 long ck_wino_wgrad_pad(int k, int c, int out_h, int out_w, int ks);
@@ -122,7 +125,7 @@ void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image,
                              float *chunk, float *pads);
 void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du);
-void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, float *dw);
+void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, int o0, int o1, float *dw);
 
 #ifdef __cplusplus
 }

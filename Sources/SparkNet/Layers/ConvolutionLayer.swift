@@ -590,8 +590,13 @@ public final class ConvolutionLayer: Layer {
         let ws = context.workspace.buffer(kernelWeights + implicitScratch)
         let w = blobs[0].data                     // (G, Mg, Cg, k, k)
         let flip: Int32 = pass == .forward ? 0 : (pass == .transposed ? 1 : 2)
-        for gi in 0..<G {                         // U (G, ξ, outs, ins)
-            ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, flip, ws + gi * winogradU)
+        let rows = (outs + 3) / 4 * 4             // U (G, ξ, rows, ins); the threads take rows
+        Parallel.forEachRange(G * rows, limit: kernelThreads) { _, r in
+            for gi in r.lowerBound / rows...(r.upperBound - 1) / rows {
+                let o0 = max(r.lowerBound - gi * rows, 0), o1 = min(r.upperBound - gi * rows, rows)
+                ck_wino_pack_weights(w + gi * Mg * Cg * taps, Int32(outs), Int32(ins), ks, flip, Int32(o0), Int32(o1),
+                                     ws + gi * winogradU)
+            }
         }
         let (h, wd) = (Int32(geometry.height), Int32(geometry.width))
         Parallel.forEachRange(num, limit: kernelThreads) { part, images in
@@ -639,7 +644,10 @@ public final class ConvolutionLayer: Layer {
                     ck_wino_wgrad_reduce(m, c, ks, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
                 }
             }
-            ck_wino_wgrad_finish(m, c, ks, du, blobs[0].diff + gi * Mg * Cg * taps)
+            let dw = blobs[0].diff + gi * Mg * Cg * taps
+            Parallel.forEachRange(Mg, limit: kernelThreads) { _, r in
+                ck_wino_wgrad_finish(m, c, ks, du, Int32(r.lowerBound), Int32(r.upperBound), dw)
+            }
         }
     }
 
