@@ -24,6 +24,8 @@ import Foundation
 /// - input gradient: for stride-1 "same-size" convolutions, a convolution of the padded top
 ///   gradient with the flipped, transposed kernel (no col2im); otherwise dcol = Wᵀ·dy per image
 ///   by `ck_conv2d_input_grad`, which adds each tile straight into the image (col2im fused in).
+/// - Winograd F(2×2, 3×3) and F(2×2, 5×5) (`winogradFits`) for all three, the input gradient as
+///   a transposed convolution or, where that does not fit, as the forward pass's adjoint.
 /// Everything else keeps the im2col + sgemm path above. docs/performance.md has the measurements.
 public final class ConvolutionLayer: Layer {
     /// Whether this CPU runs the AVX2/FMA implicit-GEMM kernels (and SPARKNET_CPU=portable does
