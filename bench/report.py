@@ -81,6 +81,7 @@ def deep_report(out, rounds, iters):
     peak = {t: med([med(r["gflops"]) for r in jsonl(f"{out}/sgemm_t{t}.jsonl")]) for t in (1, 2)}
     paths = sorted({x.get("kernel_path", "?") for n in nets for x in jsonl(f"{out}/step_{n}_t1.jsonl")})
     lines += [f"- {m}" for m in machine()]
+    lines += [f"- {peer_cores(out, nets)}"]
     lines += [f"- convolution kernels: {', '.join(paths)} (chosen at run time from the CPU's features)",
               f"- sgemm 1024² peak in this run: {peak[1]:.1f} GFLOP/s at 1 thread, {peak[2]:.1f} at 2 threads", ""]
     hdr = ("net", "threads", "sparknet-mpi ms/step", "PyTorch ms/step", "ratio", "images/s (ours)",
@@ -136,6 +137,16 @@ def sh(cmd):
         return subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
     except Exception:
         return ""
+
+
+def peer_cores(out, nets):
+    """How many cores PyTorch's timed steps kept busy (CPU time / wall time), per thread count:
+    its OpenBLAS and OpenMP pools are sized to the thread count (bench/torch_nets.py)."""
+    use = {t: [x["cores"] for n in nets for x in jsonl(f"{out}/torch_{n}_t{t}.jsonl") if "cores" in x] for t in (1, 2)}
+    def span(v):
+        return f"{min(v):.2f}–{max(v):.2f}" if v else "?"
+    return (f"PyTorch's timed steps used {span(use[1])} cores at 1 thread and {span(use[2])} at 2 "
+            "(CPU time / wall time; OPENBLAS_NUM_THREADS and OMP_NUM_THREADS = the thread count)")
 
 
 def machine():
@@ -272,6 +283,7 @@ def main():
                  "each figure is the median over rounds of each run's median step.")
     lines.append("")
     lines += [f"- {m}" for m in machine()]
+    lines.append(f"- {peer_cores(out, NETS)}")
     paths = sorted({x.get("kernel_path", "?") for p in glob.glob(f"{out}/step_*_t1.jsonl") for x in jsonl(p)})
     lines.append(f"- convolution kernels: {', '.join(paths)} (chosen at run time from the CPU's features; SPARKNET_CPU=avx2 or portable forces a lower path)")
     lines.append(f"- sgemm 1024² peak in this run: {peak[1]:.1f} GFLOP/s at 1 thread, {peak[2]:.1f} GFLOP/s at 2 threads")

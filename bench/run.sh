@@ -3,7 +3,8 @@
 #   - `sparknet-mpi time` (forward + backward, like `caffe time`) and full solver steps
 #     (forward + backward + SGD update) on LeNet and CIFAR-10 quick, at 1 and 2 BLAS threads,
 #     and on 2 ranks of 1 thread each (mpirun -np 2, averaging every BENCH_TAU steps);
-#   - the same nets in PyTorch (Debian's python3-torch: forward + backward + SGD step);
+#   - the same nets in PyTorch (Debian's python3-torch: forward + backward + SGD step) at the same
+#     thread count, its OpenBLAS and OpenMP pools included (bench/torch_nets.py);
 #   - the OpenBLAS sgemm peak (1024², 1 and 2 threads);
 #   - a bare MPI_Allreduce of LeNet's weight count against the engine's model averaging.
 #   - the deeper nets (bench/nets/{resnet20_cifar,alexnet,googlenet,resnet}_train.prototxt): full

@@ -8,30 +8,30 @@ ceil_mode=True). Prints one JSON line: {"net", "threads", "torch", "ms": [per-st
 The deeper nets (alexnet, googlenet, resnet, resnet20_cifar) are built from their train prototxt
 in bench/nets/ by bench/caffe_torch.py.
 
+PyTorch's thread count is N for its own kernels (intra-op) and for the BLAS it calls: Debian's
+PyTorch runs its GEMM-based convolutions and Linear layers in OpenBLAS, whose own thread pool is
+sized from OPENBLAS_NUM_THREADS when the library loads (before this script could set it) and
+otherwise takes every core. So this script sets OPENBLAS_NUM_THREADS and OMP_NUM_THREADS to N
+before importing torch, and reports the cores the timed steps used (CPU time / wall time).
+
 Usage: torch_nets.py --net NET --threads N [--iterations K] [--warmup W]
 """
 import argparse
 import json
-import time
-
 import os
-
-import torch
-import torch.nn as nn
-
-import caffe_torch
+import time
 
 DEEP = ["alexnet", "googlenet", "resnet", "resnet20_cifar"]
 
 
-def lenet():
+def lenet(nn):
     return nn.Sequential(
         nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
         nn.Conv2d(20, 50, 5), nn.MaxPool2d(2, 2, ceil_mode=True),
         nn.Flatten(), nn.Linear(800, 500), nn.ReLU(inplace=True), nn.Linear(500, 10)), (64, 1, 28, 28)
 
 
-def cifar10_quick():
+def cifar10_quick(nn):
     return nn.Sequential(
         nn.Conv2d(3, 32, 5, padding=2), nn.MaxPool2d(3, 2, ceil_mode=True), nn.ReLU(inplace=True),
         nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(inplace=True), nn.AvgPool2d(3, 2, ceil_mode=True),
@@ -46,6 +46,10 @@ def main():
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     a = ap.parse_args()
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(a.threads)
+    import torch
+    import torch.nn as nn
+    import caffe_torch
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -56,7 +60,7 @@ def main():
         def loss():
             return model(feeds)
     else:
-        model, shape = (lenet if a.net == "lenet" else cifar10_quick)()
+        model, shape = (lenet if a.net == "lenet" else cifar10_quick)(nn)
         x = torch.rand(shape)                      # uniform noise, as `sparknet-mpi time` feeds
         y = torch.randint(0, 10, (shape[0],))
         loss_fn = nn.CrossEntropyLoss()
@@ -74,11 +78,14 @@ def main():
     for _ in range(a.warmup):
         step()
     ms = []
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     for _ in range(a.iterations):
         t = time.perf_counter()
         step()
         ms.append((time.perf_counter() - t) * 1e3)
-    print(json.dumps({"net": a.net, "threads": a.threads, "torch": torch.__version__, "ms": ms}))
+    cores = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+    print(json.dumps({"net": a.net, "threads": a.threads, "torch": torch.__version__, "ms": ms,
+                      "cores": round(cores, 3)}))
 
 
 if __name__ == "__main__":
