@@ -80,6 +80,8 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
                shape: [2, 2, 6, 7], m: 3, group: 1, kh: 5, kw: 3, ph: 2, pw: 1),
         Config(name: "1x1 no bias", convParam: "num_output: 3 kernel_size: 1 bias_term: false",
                shape: [2, 5, 4, 3], m: 3, group: 1, kh: 1, kw: 1, bias: false),
+        Config(name: "1x1 stride 2", convParam: "num_output: 4 kernel_size: 1 stride: 2",
+               shape: [2, 3, 5, 6], m: 4, group: 1, kh: 1, kw: 1, sh: 2, sw: 2),
     ]
 
     private func makeLayer(_ c: Config, extra: String = "") throws -> Layer {
@@ -130,6 +132,9 @@ private func maxRelativeError(_ a: [Float], _ b: [Float]) -> Float {
         ("num_output: 2 kernel_size: 3", [2, 1, 70, 130]),           // > 1024 vectors per image
         ("num_output: 4 kernel_size: 3 stride: 2 dilation: 2", [2, 3, 11, 12]),  // 1-lane pieces
         ("num_output: 300 kernel_size: 2", [1, 2, 5, 7]),            // M > 256: chunks of Wᵀ's columns
+        // strided 1×1: the input gradient as a dense product, then spread
+        ("num_output: 6 kernel_size: 1 stride: 2 group: 2", [2, 4, 9, 11]),
+        ("num_output: 300 kernel_size: 1 stride_h: 3 stride_w: 2 bias_term: false", [2, 3, 7, 10]),
     ])
     func implicitGEMMMatchesIm2col(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
@@ -516,6 +521,7 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 20 kernel_size: 5", [3, 1, 28, 28]),                            // 10,10
         ("num_output: 7 kernel_size: 3 pad: 1", [2, 3, 5, 21]),                       // partial panels
         ("num_output: 300 kernel_size: 2", [1, 2, 5, 7]),
+        ("num_output: 71 kernel_size: 1 bias_term: false", [2, 13, 16, 16]),  // weight gradient: 6 × 4 blocks, 5 × 1 remainders
     ])
     func avx512MatchesAVX2BitForBit(_ convParam: String, _ shape: [Int]) throws {
         try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
