@@ -200,8 +200,10 @@ static void panel_pieces(int j0, int nj, int out_w, int sh, int sw, int w, piece
 }
 
 // Bpanel (kc, 16) for taps [k0, k0 + kc) of the positions described by `p` (lanes ≥ nj are 0).
+// Tap t reads x + tap_off[t] when given (ck_conv2d_taps), else tap (c, i, j) of kh × kw.
 CK_TARGET static void pack_b(const float *x, int h, int w, int kh, int kw, int dh, int dw,
-                             int k0, int kc, const pieces_t *p, int nj, float *restrict pb) {
+                             int k0, int kc, const pieces_t *p, int nj, float *restrict pb,
+                             const long *tap_off) {
     int taps = kh * kw;
     int c = k0 / taps, rem = k0 % taps, i = rem / kw, j = rem % kw;
     long plane = (long)h * w;
@@ -209,7 +211,7 @@ CK_TARGET static void pack_b(const float *x, int h, int w, int kh, int kw, int d
     int two8 = p->count == 2 && p->len[0] == 8 && p->len[1] == 8;
     long o0 = p->offset[0], o1 = p->count > 1 ? p->offset[1] : 0;
     for (int kk = 0; kk < kc; kk++) {
-        const float *src = x + c * plane + (long)i * dh * w + (long)j * dw;
+        const float *src = tap_off ? x + tap_off[k0 + kk] : x + c * plane + (long)i * dh * w + (long)j * dw;
         float *d = pb + kk * NR;
         if (two8) {
             // The next panel's line of this tap: a panel reads one line from each of up to 256
@@ -238,7 +240,8 @@ CK_TARGET static void pack_b(const float *x, int h, int w, int kh, int kw, int d
 
 CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const float *x, int h, int w,
                                   int kh, int kw, int sh, int sw, int dh, int dw,
-                                  float *y, int out_h, int out_w, const float *bias, int accumulate) {
+                                  float *y, int out_h, int out_w, const float *bias, int accumulate,
+                                  const long *taps) {
     _Alignas(64) float pb[KC * NR + 8];   // + 8: the last piece's spill
     int k = ch * kh * kw;
     long positions = (long)out_h * out_w;
@@ -251,7 +254,7 @@ CK_TARGET static void conv2d_avx2(const float *packed_a, int m, int ch, const fl
         panel_pieces((int)j0, nj, out_w, sh, sw, w, &pieces);
         for (int k0 = 0; k0 < k; k0 += kstep) {
             int kc = k - k0 < kstep ? k - k0 : kstep;
-            pack_b(x, h, w, kh, kw, dh, dw, k0, kc, &pieces, nj, pb);
+            pack_b(x, h, w, kh, kw, dh, dw, k0, kc, &pieces, nj, pb, taps);
             int init = accumulate || k0 > 0;
             for (int b = 0; b < nb; b++) {
                 int r0, mr;
@@ -363,15 +366,16 @@ CK_TARGET static void bias_grad(const float *dy, long dy_image, long plane, int 
     }
 }
 
-int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int w,
-                          int kh, int kw, int sh, int dh, int dw,
-                          const float *dy, long dy_image, int out_h, int out_w, int images,
-                          float *dweights, long ldw, float *dbias) {
+// Tap t reads x + tap_off[t] when `tap_off` is given (then c is the tap count, kh = kw = 1).
+static int weight_grad(int m, int c, const float *x, long x_image, int h, int w,
+                       int kh, int kw, int sh, int dh, int dw,
+                       const float *dy, long dy_image, int out_h, int out_w, int images,
+                       float *dweights, long ldw, float *dbias, const long *tap_off) {
     if (!ck_available() || out_w % 8 != 0) return -1;
     long plane = (long)out_h * out_w, row = (long)sh * w, hw = (long)h * w;
     int k = c * kh * kw, taps = kh * kw;
     // images per chunk: their inputs and top gradients stay in L2 between the taps' passes
-    long bytes = ((long)c * hw + (long)m * plane) * (long)sizeof(float);
+    long bytes = ((tap_off ? x_image : (long)c * hw) + (long)m * plane) * (long)sizeof(float);
     int chunk = (int)(256 * 1024 / (bytes > 0 ? bytes : 1));
     if (chunk < 1) chunk = 1;
     if (chunk > images) chunk = images;
@@ -401,7 +405,7 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
                     long off[WG_NK512];
                     for (int j = 0; j < nk; j++) {
                         int t = k0 + j, ci = t / taps, r = t % taps;
-                        off[j] = ci * hw + (long)(r / kw) * dh * w + (long)(r % kw) * dw;
+                        off[j] = tap_off ? tap_off[t] : ci * hw + (long)(r / kw) * dh * w + (long)(r % kw) * dw;
                     }
                     wgrad_fn fn = wide ? wgrads512[mr - 1][nk - 1] : wgrads[mr - 1][nk - 1];
                     fn(dyc + m0 * plane, plane, xc, off, vx, vd, len, dweights + m0 * ldw + k0, ldw);
@@ -411,6 +415,21 @@ int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int
         if (dbias) bias_grad(dyc, dy_image, plane, m, nb, dbias);
     }
     return 0;
+}
+
+int ck_conv2d_weight_grad(int m, int c, const float *x, long x_image, int h, int w,
+                          int kh, int kw, int sh, int dh, int dw,
+                          const float *dy, long dy_image, int out_h, int out_w, int images,
+                          float *dweights, long ldw, float *dbias) {
+    return weight_grad(m, c, x, x_image, h, w, kh, kw, sh, dh, dw, dy, dy_image, out_h, out_w, images,
+                       dweights, ldw, dbias, 0);
+}
+
+int ck_conv2d_weight_grad_taps(int m, int k, const long *taps, const float *x, long x_image, int w,
+                               const float *dy, long dy_image, int out_h, int out_w, int images,
+                               float *dweights, long ldw, float *dbias) {
+    return weight_grad(m, k, x, x_image, 1, w, 1, 1, 1, 1, 1, dy, dy_image, out_h, out_w, images,
+                       dweights, ldw, dbias, taps);
 }
 
 // ---- input gradient through col2im, fused ---------------------------------------------------
@@ -483,7 +502,14 @@ int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
               int kh, int kw, int sh, int sw, int dh, int dw,
               float *y, int out_h, int out_w, const float *bias, int accumulate) {
     if (!ck_available()) return -1;
-    conv2d_avx2(packed_a, m, c, x, h, w, kh, kw, sh, sw, dh, dw, y, out_h, out_w, bias, accumulate);
+    conv2d_avx2(packed_a, m, c, x, h, w, kh, kw, sh, sw, dh, dw, y, out_h, out_w, bias, accumulate, 0);
+    return 0;
+}
+
+int ck_conv2d_taps(const float *packed_a, int m, int k, const long *taps, const float *x, int w,
+                   float *y, int out_h, int out_w, const float *bias, int accumulate) {
+    if (!ck_available()) return -1;
+    conv2d_avx2(packed_a, m, k, x, 1, w, 1, 1, 1, 1, 1, 1, y, out_h, out_w, bias, accumulate, taps);
     return 0;
 }
 
@@ -519,6 +545,21 @@ int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
               float *y, int out_h, int out_w, const float *bias, int accumulate) {
     (void)packed_a; (void)m; (void)c; (void)x; (void)h; (void)w; (void)kh; (void)kw; (void)sh;
     (void)sw; (void)dh; (void)dw; (void)y; (void)out_h; (void)out_w; (void)bias; (void)accumulate;
+    return -1;
+}
+
+int ck_conv2d_taps(const float *packed_a, int m, int k, const long *taps, const float *x, int w,
+                   float *y, int out_h, int out_w, const float *bias, int accumulate) {
+    (void)packed_a; (void)m; (void)k; (void)taps; (void)x; (void)w; (void)y; (void)out_h; (void)out_w;
+    (void)bias; (void)accumulate;
+    return -1;
+}
+
+int ck_conv2d_weight_grad_taps(int m, int k, const long *taps, const float *x, long x_image, int w,
+                               const float *dy, long dy_image, int out_h, int out_w, int images,
+                               float *dweights, long ldw, float *dbias) {
+    (void)m; (void)k; (void)taps; (void)x; (void)x_image; (void)w; (void)dy; (void)dy_image;
+    (void)out_h; (void)out_w; (void)images; (void)dweights; (void)ldw; (void)dbias;
     return -1;
 }
 

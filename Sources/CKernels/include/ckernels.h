@@ -48,6 +48,21 @@ int ck_conv2d(const float *packed_a, int m, int c, const float *x, int h, int w,
               int kh, int kw, int sh, int sw, int dh, int dw,
               float *y, int out_h, int out_w, const float *bias, int accumulate);
 
+/// ck_conv2d over an explicit list of K taps (stride 1): row t of the column matrix is the
+/// image read from x + taps[t] (in floats), position (oh, ow) at oh·w + ow from there:
+///   y (M, outH, outW) = A (M, K) · columns [+ bias[m]]   (accumulate = 0; 1 adds into y)
+/// A convolution whose taps are not a full kh × kw rectangle per channel (the phase-split stem
+/// without its zero taps). `packed_a` comes from ck_pack_a(a, M, K). Returns 0, or -1.
+int ck_conv2d_taps(const float *packed_a, int m, int k, const long *taps, const float *x, int w,
+                   float *y, int out_h, int out_w, const float *bias, int accumulate);
+
+/// ck_conv2d_weight_grad over the same tap list: dweights (M, K; row stride ldw) += Σ_n dy_n ·
+/// columns(x_n)ᵀ, images x_image floats apart (each tap's offset is within an image), and
+/// dbias += Σ dy when given. outW must be a multiple of 8. Returns 0, or -1.
+int ck_conv2d_weight_grad_taps(int m, int k, const long *taps, const float *x, long x_image, int w,
+                               const float *dy, long dy_image, int out_h, int out_w, int images,
+                               float *dweights, long ldw, float *dbias);
+
 /// The weight (and bias) gradient of a 2-D convolution with column stride 1, over `images`
 /// images of x (C, H, W) at `x_image` floats apart (unpadded: the caller pads) and of the top
 /// gradient dy (M, outH, outW) at `dy_image` floats apart:

@@ -113,13 +113,12 @@ public final class ConvolutionLayer: Layer {
     /// at a time for the latter.
     private var phases: ConvolutionPhases? = nil
     private var phaseChunk = 1
-    /// Floats of the phase paths' workspace: split weights, their packed copy and a split image
-    /// per thread (forward); the split gradient, a chunk of split images and, where outW is not
-    /// a multiple of 8, of widened top gradients (weight gradient).
+    /// Floats of the phase paths' workspace: the packed weights and a split image per thread
+    /// (forward); a chunk of split images and, where outW is not a multiple of 8, of widened top
+    /// gradients (weight gradient).
     private var phaseScratch: Int {
         guard let ph = phases else { return 0 }
-        let wp = numOutput * ph.phaseTaps
-        return max(2 * wp + kernelThreads * ph.imageFloats, wp + phaseChunk * (ph.gradImageFloats + phaseGradFloats))
+        return max(numOutput * ph.taps + kernelThreads * ph.imageFloats, phaseChunk * (ph.gradImageFloats + phaseGradFloats))
     }
     /// Floats of one image's top gradient widened to gradWidth (0 when outW is a multiple of 8).
     private var phaseGradFloats: Int {
@@ -466,39 +465,35 @@ public final class ConvolutionLayer: Layer {
     /// y (N, M, outH, outW) = W' ∗ split(x) + b: each image's phase planes through the stride-1
     /// kernel (ConvolutionPhases), images split over the threads.
     private func forwardPhases(_ ph: ConvolutionPhases, bottom: [Blob], top: [Blob]) {
-        let M = numOutput, K = ph.phaseTaps, pg = ph.phaseGeometry
+        let M = numOutput, K = ph.taps, pg = ph.phaseGeometry
         let imageSize = geometry.channels * geometry.height * geometry.width, HW = geometry.outputSpatial
         let ws = context.workspace.buffer(phaseScratch)
-        let packedW = ws + M * K                  // (M, C·s²·ka·kb) in the kernel's row-block layout
-        ph.splitWeights(blobs[0].data, outputs: M, into: ws)
-        ck_pack_a(ws, Int32(M), Int32(K), K, packedW)
+        let packedW = ws                          // (M, C·kh·kw) in the kernel's row-block layout
+        ck_pack_a(blobs[0].data, Int32(M), Int32(K), K, packedW)
         let bias: UnsafeMutablePointer<Float>? = biasTerm ? blobs[1].data : nil
         for (b, t) in zip(bottom, top) {
             Parallel.forEachRange(num, limit: kernelThreads) { part, images in
-                let xs = ws + 2 * M * K + part * ph.imageFloats   // (C·s², Hq, Wq)
+                let xs = ws + M * K + part * ph.imageFloats   // (C·s², Hq, Wq)
                 for n in images {
                     ph.split(b.data + n * imageSize, into: xs, width: pg.width)
-                    _ = ck_conv2d(packedW, Int32(M), Int32(pg.channels), xs, Int32(pg.height), Int32(pg.width),
-                                  Int32(pg.kernelH), Int32(pg.kernelW), 1, 1, 1, 1,
-                                  t.data + n * M * HW, Int32(ph.outputH), Int32(ph.outputW), bias, 0)
+                    _ = ck_conv2d_taps(packedW, Int32(M), Int32(K), ph.forwardTaps, xs, Int32(pg.width),
+                                       t.data + n * M * HW, Int32(ph.outputH), Int32(ph.outputW), bias, 0)
                 }
             }
         }
     }
 
     /// dW (M, C, kh, kw) += Σ_n dy_n ⋆ split(x_n), through the stride-1 kernel on the phase planes
-    /// into dW' and then its real taps; db (M) += Σ dy. `phaseChunk` images at a time.
+    /// (the real taps only); db (M) += Σ dy. `phaseChunk` images at a time.
     private func weightGradPhases(_ ph: ConvolutionPhases, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                   db: UnsafeMutablePointer<Float>?) {
-        let M = numOutput, K = ph.phaseTaps, pg = ph.phaseGeometry, HW = geometry.outputSpatial
+        let M = numOutput, K = ph.taps, HW = geometry.outputSpatial
         let imageSize = geometry.channels * geometry.height * geometry.width
         let (oh, ow, gw) = (ph.outputH, ph.outputW, ph.gradWidth), widened = gw != ow
         let gradImage = widened ? M * oh * gw : M * HW
-        let ws = context.workspace.buffer(phaseScratch)
-        let dwp = ws                              // (M, C·s², ka, kb)
-        let xs = ws + M * K                       // (chunk, C·s², Hq, gw + kb − 1)
+        let xs = context.workspace.buffer(phaseScratch)   // (chunk, C·s², Hq, gw + kb − 1)
         let dys = xs + phaseChunk * ph.gradImageFloats   // (chunk, M, oh, gw) when widened
-        setAll(M * K, 0, dwp)
+        let dw = blobs[0].diff
         for n0 in stride(from: 0, to: num, by: phaseChunk) {
             let nb = min(phaseChunk, num - n0)
             Parallel.forEachRange(nb, limit: kernelThreads) { _, images in
@@ -514,16 +509,14 @@ public final class ConvolutionLayer: Layer {
                 }
             }
             let g0 = widened ? UnsafePointer(dys) : dy + n0 * M * HW
-            // threads take pairs of dW' rows (independent; the kernel works in blocks of 4)
+            // threads take pairs of dW rows (independent; the kernel works in blocks of rows)
             Parallel.forEachRange((M + 1) / 2, limit: kernelThreads) { _, pairs in
                 let m0 = 2 * pairs.lowerBound, rows = min(M, 2 * pairs.upperBound) - m0
-                _ = ck_conv2d_weight_grad(Int32(rows), Int32(pg.channels), xs, ph.gradImageFloats,
-                                          Int32(pg.height), Int32(ph.gradPlaneWidth), Int32(pg.kernelH),
-                                          Int32(pg.kernelW), 1, 1, 1, g0 + m0 * oh * gw, gradImage,
-                                          Int32(oh), Int32(gw), Int32(nb), dwp + m0 * K, K, db.map { $0 + m0 })
+                _ = ck_conv2d_weight_grad_taps(Int32(rows), Int32(K), ph.gradTaps, xs, ph.gradImageFloats,
+                                               Int32(ph.gradPlaneWidth), g0 + m0 * oh * gw, gradImage,
+                                               Int32(oh), Int32(gw), Int32(nb), dw + m0 * K, K, db.map { $0 + m0 })
             }
         }
-        ph.addWeightGradient(dwp, outputs: M, into: blobs[0].diff)
     }
 
     /// Tests: whether this layer runs its forward pass and its weight gradient on phase planes.

@@ -10,8 +10,10 @@
 /// with W'[m][c,p,q][a][b] = W[m][c][s·a + p][s·b + q] (0 where s·a + p ≥ kh or s·b + q ≥ kw):
 /// C·s² channels, a ⌈kh/s⌉ × ⌈kw/s⌉ kernel, stride 1. The stride-1 kernels pack their panels
 /// from contiguous rows and read the weight gradient in place, where the strided stem gathered
-/// every tap one lane at a time (ResNet-style's conv1 ran at 27 GFLOP/s). The zero taps cost
-/// (⌈k/s⌉·s / k)² more multiplies: 192 against 147 taps for 7×7/2 on 3 channels.
+/// every tap one lane at a time (ResNet-style's conv1 ran at 27 GFLOP/s). The kernels take the
+/// real taps only, as a list of offsets into the phase planes in the layer's own (c, i, j)
+/// order (ck_conv2d_taps): W is used as it is, and the zero taps of W', (⌈k/s⌉·s / k)² more
+/// multiplies (192 against 147 taps for 7×7/2 on 3 channels), are never computed.
 struct ConvolutionPhases: Equatable {
     let stride: Int
     let channels: Int, height: Int, width: Int
@@ -31,7 +33,35 @@ struct ConvolutionPhases: Equatable {
         padH = g.padH; padW = g.padW
         kernelH = g.kernelH; kernelW = g.kernelW
         outputH = g.outputH; outputW = g.outputW
+        let ka = (kernelH + s - 1) / s, kb = (kernelW + s - 1) / s
+        forwardTaps = Self.offsets(channels: channels, kernelH: kernelH, kernelW: kernelW, stride: s,
+                                   planeH: outputH + ka - 1, planeW: outputW + kb - 1)
+        gradTaps = Self.offsets(channels: channels, kernelH: kernelH, kernelW: kernelW, stride: s,
+                                planeH: outputH + ka - 1, planeW: (outputW + 7) / 8 * 8 + kb - 1)
     }
+
+    /// Tap (c, i, j) of the layer's kernel, in its weights' order, as an offset into a split
+    /// image of planes planeH × planeW: channel (c, p, q), row a, column b for (i, j) = (s·a + p, s·b + q).
+    private static func offsets(channels: Int, kernelH: Int, kernelW: Int, stride s: Int,
+                                planeH: Int, planeW: Int) -> [Int] {
+        var out: [Int] = []
+        for c in 0..<channels {
+            for i in 0..<kernelH {
+                for j in 0..<kernelW {
+                    let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
+                    out.append((((c * s + p) * s + q) * planeH + a) * planeW + b)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The real taps (C·kh·kw) as offsets into a split image of width phaseWidth (forward pass)
+    /// and gradPlaneWidth (weight gradient).
+    let forwardTaps: [Int]
+    let gradTaps: [Int]
+    /// Columns of the weights the kernels take: C·kh·kw, the layer's own.
+    var taps: Int { channels * kernelH * kernelW }
 
     /// Channels of the split image: C·s², in (c, p, q) order.
     var phaseChannels: Int { channels * stride * stride }
@@ -51,8 +81,6 @@ struct ConvolutionPhases: Equatable {
     var gradPlaneWidth: Int { gradWidth + phaseKernelW - 1 }
     /// Floats of one split image for the weight gradient: (C·s², phaseHeight, gradPlaneWidth).
     var gradImageFloats: Int { phaseChannels * phaseHeight * gradPlaneWidth }
-    /// Columns of the stride-1 weights: C·s²·⌈kh/s⌉·⌈kw/s⌉.
-    var phaseTaps: Int { phaseChannels * phaseKernelH * phaseKernelW }
     /// The stride-1 convolution's geometry (for the kernels' calls).
     var phaseGeometry: ConvGeometry {
         ConvGeometry(channels: phaseChannels, height: phaseHeight, width: phaseWidth,
@@ -83,35 +111,5 @@ struct ConvolutionPhases: Equatable {
                 }
             }
         }
-    }
-
-    /// body(real, phase) for every real tap: its index in the layer's weights (M, C, kh, kw) and
-    /// in the stride-1 weights (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉), where tap (i, j) = (s·a + p, s·b + q)
-    /// lands at channel (c, p, q), position (a, b).
-    private func forEachTap(outputs: Int, _ body: (_ real: Int, _ phase: Int) -> Void) {
-        let s = stride, ka = phaseKernelH, kb = phaseKernelW
-        for m in 0..<outputs {
-            for c in 0..<channels {
-                for i in 0..<kernelH {
-                    for j in 0..<kernelW {
-                        let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
-                        body(((m * channels + c) * kernelH + i) * kernelW + j,
-                             ((m * phaseChannels + (c * s + p) * s + q) * ka + a) * kb + b)
-                    }
-                }
-            }
-        }
-    }
-
-    /// w' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉) from the layer's weights w (M, C, kh, kw), zero taps included.
-    func splitWeights(_ w: UnsafePointer<Float>, outputs: Int, into out: UnsafeMutablePointer<Float>) {
-        setAll(outputs * phaseTaps, 0, out)
-        forEachTap(outputs: outputs) { out[$1] = w[$0] }
-    }
-
-    /// dw (M, C, kh, kw) += the real taps of the stride-1 gradient dw' (M, C·s², ⌈kh/s⌉, ⌈kw/s⌉);
-    /// the zero taps' gradients are dropped.
-    func addWeightGradient(_ dwPhases: UnsafePointer<Float>, outputs: Int, into dw: UnsafeMutablePointer<Float>) {
-        forEachTap(outputs: outputs) { dw[$0] += dwPhases[$1] }
     }
 }
