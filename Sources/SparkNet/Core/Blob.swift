@@ -1,5 +1,15 @@
 import Foundation
 
+/// `n` uninitialised floats on a 64-byte boundary (free with `deallocate()`). The kernels' 32-
+/// and 64-byte loads and stores then never straddle two cache lines: Swift's own allocation of
+/// a large block is 16 bytes past a page, which cost the 1×1 convolutions 10–18 % (ResNet-style's
+/// 256 → 64 channels at 56², 4 images: 4.1 ms from a 64-byte boundary, 4.8 ms 16 bytes past one).
+@inline(__always)
+func allocateFloats(_ n: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: max(n, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        .bindMemory(to: Float.self, capacity: max(n, 1))
+}
+
 /// Floats a blob's data or diff lives in. Several blobs may hold the same storage (Caffe's
 /// ShareData/ShareDiff), so growing it moves every sharer to the new memory at once: no blob is
 /// ever left pointing at freed memory.
@@ -11,7 +21,7 @@ final class BlobStorage {
 
     init(capacity n: Int) {
         capacity = max(n, 1)
-        pointer = .allocate(capacity: capacity)
+        pointer = allocateFloats(capacity)
         pointer.initialize(repeating: 0, count: capacity)
         owned = true
     }
@@ -29,7 +39,7 @@ final class BlobStorage {
         guard n > capacity else { return }
         precondition(owned, "cannot grow a blob that views an arena")
         pointer.deallocate()
-        pointer = .allocate(capacity: n)
+        pointer = allocateFloats(n)
         pointer.initialize(repeating: 0, count: n)
         capacity = n
     }

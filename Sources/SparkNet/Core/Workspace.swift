@@ -5,7 +5,7 @@ public final class Workspace {
     public private(set) var capacity = 0
     public private(set) var pointer: UnsafeMutablePointer<Float>
 
-    public init() { pointer = .allocate(capacity: 1) }
+    public init() { pointer = allocateFloats(1) }
     deinit { pointer.deallocate() }
 
     /// Makes sure at least `n` floats are available. Call from `reshape`, never in the hot loop.
@@ -15,7 +15,7 @@ public final class Workspace {
         if n > capacity {
             _ = try Blob.checkedCount([n], withDiff: false)
             pointer.deallocate()
-            pointer = .allocate(capacity: n)
+            pointer = allocateFloats(n)
             pointer.initialize(repeating: 0, count: n)
             capacity = n
         }

@@ -216,8 +216,8 @@ public final class Net {
             paramOffsets.append(total)
             total += layers[o.layer].blobs[o.blob].count
         }
-        weights = .allocate(capacity: max(total, 1))
-        gradients = .allocate(capacity: max(total, 1))
+        weights = UnsafeMutableBufferPointer(start: allocateFloats(max(total, 1)), count: max(total, 1))
+        gradients = UnsafeMutableBufferPointer(start: allocateFloats(max(total, 1)), count: max(total, 1))
         weights.initialize(repeating: 0)
         gradients.initialize(repeating: 0)
         let w = weights.baseAddress!, g = gradients.baseAddress!

@@ -151,7 +151,7 @@ public final class Solver {
 
         let n = max(net.parameterCount, 1)
         historyArenas = (0..<rule.historyCount).map { _ in
-            let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
+            let b = UnsafeMutableBufferPointer(start: allocateFloats(n), count: n)
             b.initialize(repeating: 0)
             return b
         }
