@@ -55,6 +55,8 @@ import SparkNetTestSupport
         // thread (outW 15, widened to 16; and 16, read in place)
         ("type: \"Convolution\" convolution_param { num_output: 20 kernel_size: 7 pad: 3 stride: 2 \(conv) }", [5, 3, 30, 30]),
         ("type: \"Convolution\" convolution_param { num_output: 20 kernel_size: 7 pad: 3 stride: 2 \(conv) }", [3, 3, 32, 32]),
+        // a strided 1×1: its input gradient dense, then spread, an image per thread
+        ("type: \"Convolution\" convolution_param { num_output: 40 kernel_size: 1 stride: 2 \(conv) }", [5, 24, 16, 16]),
         // tiled 2×2 MAX (LeNet's), 3×3/2 MAX with the argmax mask, padded MAX, AVE
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 2 stride: 2 }", [4, 8, 96, 96]),
         ("type: \"Pooling\" pooling_param { pool: MAX kernel_size: 3 stride: 2 }", [5, 8, 63, 64]),
