@@ -29,7 +29,9 @@
 static int hardware_level(void) {
     __builtin_cpu_init();
     if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
-    return __builtin_cpu_supports("avx512f") ? 2 : 1;
+    // AVX-512 with VL (every AVX-512 x86 CPU since Skylake-SP): the weight-gradient kernel
+    // uses ymm16–31.
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? 2 : 1;
 }
 
 static int isa_level = -1;   // set once; callers may run on several threads
@@ -310,8 +312,8 @@ WGRAD(2, 1) WGRAD(2, 2) WGRAD(2, 3)
 WGRAD(3, 1) WGRAD(3, 2) WGRAD(3, 3)
 WGRAD(4, 1) WGRAD(4, 2) WGRAD(4, 3)
 
-// The same kernel where AVX-512VL gives 32 vector registers: 6 rows × 4 taps of 8-lane sums
-// (10 loads per 24 FMAs instead of 7 per 12). Each dW element is still the 8-lane sum over
+// The same kernel on the AVX-512 path, where VL gives 32 vector registers: 6 rows × 4 taps of
+// 8-lane sums (10 loads per 24 FMAs instead of 7 per 12). Each dW element is still the 8-lane sum over
 // the segment's vectors in order, reduced by hsum: the block shape does not change a bit.
 #define WG_MR512 6
 #define WG_NK512 4
@@ -337,17 +339,6 @@ static const wgrad_fn wgrads512[WG_MR512][WG_NK512] = {
     {wgrad512_5x1, wgrad512_5x2, wgrad512_5x3, wgrad512_5x4},
     {wgrad512_6x1, wgrad512_6x2, wgrad512_6x3, wgrad512_6x4}};
 
-// AVX-512 with VL (every AVX-512 x86 CPU since Skylake-SP); checked apart from ck_isa's avx512f.
-static int has_vl(void) {
-    static int vl = -1;
-    int v = __atomic_load_n(&vl, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx512vl") ? 1 : 0;
-        __atomic_store_n(&vl, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
 
 CK_TARGET static void bias_grad(const float *dy, long dy_image, long plane, int m, int images, float *db) {
     for (int i = 0; i < m; i++) {
@@ -384,7 +375,7 @@ static int weight_grad(int m, int c, const float *x, long x_image, int h, int w,
     enum { SEGMENT = 1024 };
     int vx[SEGMENT], vd[SEGMENT];
     int per_image = (int)(plane / 8), per_row = out_w / 8;
-    int wide = ck_isa() >= 2 && has_vl();
+    int wide = ck_isa() >= 2;
     int mb = wide ? WG_MR512 : WG_MR, kb = wide ? WG_NK512 : WG_NK;
     for (int n0 = 0; n0 < images; n0 += chunk) {
         int nb = images - n0 < chunk ? images - n0 : chunk;

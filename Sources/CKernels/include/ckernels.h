@@ -25,7 +25,7 @@ int ck_parallel(int parts, ck_part_fn fn, void *ctx);
 /// then fall back to im2col + sgemm.
 int ck_available(void);
 
-/// The kernel path in use: 2 AVX-512, 1 AVX2/FMA, 0 none (im2col + sgemm). Chosen once from the
+/// The kernel path in use: 2 AVX-512 (F and VL), 1 AVX2/FMA, 0 none (im2col + sgemm). Chosen once from the
 /// CPU's features; the environment variable SPARKNET_CPU=avx2|portable (or avx512, auto) forces a
 /// lower one. Both kernel paths give the same bits.
 int ck_isa(void);

@@ -33,23 +33,21 @@ struct ConvolutionPhases: Equatable {
         padH = g.padH; padW = g.padW
         kernelH = g.kernelH; kernelW = g.kernelW
         outputH = g.outputH; outputW = g.outputW
-        let ka = (kernelH + s - 1) / s, kb = (kernelW + s - 1) / s
-        forwardTaps = Self.offsets(channels: channels, kernelH: kernelH, kernelW: kernelW, stride: s,
-                                   planeH: outputH + ka - 1, planeW: outputW + kb - 1)
-        gradTaps = Self.offsets(channels: channels, kernelH: kernelH, kernelW: kernelW, stride: s,
-                                planeH: outputH + ka - 1, planeW: (outputW + 7) / 8 * 8 + kb - 1)
+        forwardTaps = offsets(planeWidth: phaseWidth)
+        gradTaps = offsets(planeWidth: gradPlaneWidth)
     }
 
     /// Tap (c, i, j) of the layer's kernel, in its weights' order, as an offset into a split
-    /// image of planes planeH × planeW: channel (c, p, q), row a, column b for (i, j) = (s·a + p, s·b + q).
-    private static func offsets(channels: Int, kernelH: Int, kernelW: Int, stride s: Int,
-                                planeH: Int, planeW: Int) -> [Int] {
+    /// image of planes phaseHeight × planeWidth: channel (c, p, q), row a, column b for
+    /// (i, j) = (s·a + p, s·b + q).
+    private func offsets(planeWidth: Int) -> [Int] {
+        let s = stride
         var out: [Int] = []
         for c in 0..<channels {
             for i in 0..<kernelH {
                 for j in 0..<kernelW {
                     let (a, p) = i.quotientAndRemainder(dividingBy: s), (b, q) = j.quotientAndRemainder(dividingBy: s)
-                    out.append((((c * s + p) * s + q) * planeH + a) * planeW + b)
+                    out.append((((c * s + p) * s + q) * phaseHeight + a) * planeWidth + b)
                 }
             }
         }
@@ -57,9 +55,9 @@ struct ConvolutionPhases: Equatable {
     }
 
     /// The real taps (C·kh·kw) as offsets into a split image of width phaseWidth (forward pass)
-    /// and gradPlaneWidth (weight gradient).
-    let forwardTaps: [Int]
-    let gradTaps: [Int]
+    /// and gradPlaneWidth (weight gradient); set once the geometry is.
+    private(set) var forwardTaps: [Int] = []
+    private(set) var gradTaps: [Int] = []
     /// Columns of the weights the kernels take: C·kh·kw, the layer's own.
     var taps: Int { channels * kernelH * kernelW }
 
