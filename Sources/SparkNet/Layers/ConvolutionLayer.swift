@@ -763,15 +763,7 @@ public final class ConvolutionLayer: Layer {
                               Int32(g.outputH), Int32(g.outputW), 1, 1, 1, 1, 1, 1,
                               scratch + gi * Cg * HW, Int32(g.outputH), Int32(g.outputW), nil, 0)
             }
-            let W = g.width, sh = g.strideH, sw = g.strideW, oW = g.outputW
-            setAll(g.channels * planeIn, 0, dx)
-            for c in 0..<g.channels {
-                let from = scratch + c * HW, to = dx + c * planeIn
-                for oh in 0..<g.outputH {
-                    let row = to + oh * sh * W, col = from + oh * oW
-                    for ow in 0..<oW { row[ow * sw] = col[ow] }
-                }
-            }
+            col2im(scratch, batch: 1, g, dx)   // a 1×1 kernel's columns, spread at the stride
             return
         }
         let target = padded == nil ? dx : scratch
