@@ -222,6 +222,10 @@ static void pad_planes(const float *x, int planes, int h, int w, int pad, int hq
             memcpy(out + p * plane + (long)(r + pad) * wq + pad, x + ((long)p * h + r) * w, (size_t)w * sizeof(float));
 }
 
+// Whether the tiles read the image as it is: no padding, and no rows or columns past it
+// (LeNet's conv2, 12² under 4 × 4 tiles of 6²), so the padded copy is skipped.
+static inline int in_place(const wgeom_t *g, int h, int w, int pad) { return pad == 0 && g->hq == h && g->wq == w; }
+
 // Bᵀ d B of tile rows [ty0, ty0 + rows) of every channel of the padded image xp (C planes):
 // channel ci goes to v + ci·ld, tile (ty, tx) at ty·tiles_wp + tx.
 WT static void transform_input(const float *xp, const wgeom_t *g, int c, int ks, int ty0, int rows,
@@ -377,7 +381,11 @@ WT __attribute__((always_inline)) static inline void wino_conv(const float *u, i
     long plane = (long)g.hq * g.wq;
     float *xp = scratch;                              // (C, hq, wq), zero outside the image
     float *v = xp + c * plane;                        // (ξ, C, T)
-    pad_planes(x, c, h, w, pad, g.hq, g.wq, xp);
+    const float *src = x;
+    if (!in_place(&g, h, w, pad)) {
+        pad_planes(x, c, h, w, pad, g.hq, g.wq, xp);
+        src = xp;
+    }
     int step = 1 + g.paired;
     for (int ty0 = 0; ty0 < g.tiles_hp; ty0 += g.rows_per_block) {
         int rows = g.tiles_hp - ty0 < g.rows_per_block ? g.tiles_hp - ty0 : g.rows_per_block;
@@ -387,7 +395,7 @@ WT __attribute__((always_inline)) static inline void wino_conv(const float *u, i
         // transforms (8 KB apart for C = 16, 128 tiles) fight over one set of the L1 cache.
         long vs = (long)c * t + 24, ms = (long)kp * t + 24;
         float *m = v + np * vs;                       // (ξ, K', T)
-        transform_input(xp, &g, c, ks, ty0, rows, v, t, vs);
+        transform_input(src, &g, c, ks, ty0, rows, v, t, vs);
         for (int xi = 0; xi < np; xi++)
             (ck_isa() >= 2 ? products512 : products)(u + (long)xi * kp * c, v + xi * vs, m + xi * ms, kp, c, t);
         for (int ki = 0; ki < k; ki++) {
@@ -544,6 +552,8 @@ WT __attribute__((always_inline)) static inline void wino_adjoint(const float *u
     float *xp = scratch;                          // (C, hq, wq): the padded input gradient
     float *dp = xp + c * plane;                   // (K, dh, dw): dy, where the tiles overhang it
     float *d = dp + k * dh * dw;                  // (ξ, K, T), then E (ξ, C', T)
+    int direct = in_place(&g, h, w, pad);         // the tiles add straight into dx
+    if (direct) xp = dx;
     memset(xp, 0, (size_t)(c * plane) * sizeof(float));
     const float *src = dy;
     if (dh != out_h || dw != out_w) {
@@ -569,6 +579,7 @@ WT __attribute__((always_inline)) static inline void wino_adjoint(const float *u
                     adjoint_tile8(e + (long)ci * t + ty * g.tiles_wp + tx, es, ks,
                                   xp + ci * plane + (long)(2 * (ty0 + ty)) * g.wq + 2 * tx, g.wq, g.half);
     }
+    if (direct) return;
     for (int ci = 0; ci < c; ci++)
         for (int r = 0; r < h; r++)
             memcpy(dx + ((long)ci * h + r) * w, xp + ci * plane + (long)(r + pad) * g.wq + pad, (size_t)w * sizeof(float));
@@ -605,8 +616,12 @@ WT static void transform_planes(int k, int c, int ks, const wgeom_t *g, const fl
     float *xp = pads, *dp = pads + c * plane;
     int c0 = q0 < c ? q0 : c, c1 = q1 < c ? q1 : c;
     if (c1 > c0) {
-        pad_planes(xn + (long)c0 * h * w, c1 - c0, h, w, pad, g->hq, g->wq, xp);
-        transform_input(xp, g, c1 - c0, ks, 0, g->tiles_hp, v + t0 + (long)c0 * tc, tc, vs);
+        const float *xsrc = xn + (long)c0 * h * w;
+        if (!in_place(g, h, w, pad)) {
+            pad_planes(xsrc, c1 - c0, h, w, pad, g->hq, g->wq, xp);
+            xsrc = xp;
+        }
+        transform_input(xsrc, g, c1 - c0, ks, 0, g->tiles_hp, v + t0 + (long)c0 * tc, tc, vs);
     }
     int k0 = (q0 > c ? q0 : c) - c, k1 = (q1 > c ? q1 : c) - c;
     if (k1 <= k0) return;
@@ -625,8 +640,8 @@ WT static void transform_planes(int k, int c, int ks, const wgeom_t *g, const fl
 }
 
 WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_image, int h, int w, int pad,
-                                const float *dy, long dy_image, int images, int p0, int p1,
-                                float *chunk, float *pads) {
+                             const float *dy, long dy_image, int images, int p0, int p1,
+                             float *chunk, float *pads) {
     int out_h = h + 2 * pad - (ks - 1), out_w = w + 2 * pad - (ks - 1);
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long t1 = (long)g.tiles_hp * g.tiles_wp, tc = images * t1;
@@ -639,59 +654,88 @@ WT void ck_wino_wgrad_transform(int k, int c, int ks, const float *x, long x_ima
     }
 }
 
-WT static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+// The sums of four 8-lane accumulators, [Σa, Σb, Σc, Σd], each added as
+// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) whichever four go in together.
+#define WVL __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define SUMS4(a, b, c, d) ({                                                                      \
+        __m256 s_ = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));                   \
+        _mm_add_ps(_mm256_castps256_ps128(s_), _mm256_extractf128_ps(s_, 1)); })
 
-// du (kr rows × cb columns of dU_ξ, row stride c) += Σ_t D_ξ[k][t] · V_ξ[c][t], lanes summed
-// last; kr ≤ KB (the last block of K rows may be short: LeNet's 50 outputs).
-WT __attribute__((always_inline)) static inline void reduce_block(const float *d, const float *v, long tc,
-                                                                 float *du, int c, const int kr, const int cb) {
-    __m256 acc[KB][3];
-    for (int r = 0; r < kr; r++)
-        for (int j = 0; j < cb; j++) acc[r][j] = _mm256_setzero_ps();
-    for (long t = 0; t < tc; t += 8) {
-        __m256 vv[3];
-        for (int j = 0; j < cb; j++) vv[j] = _mm256_loadu_ps(v + j * tc + t);
-        for (int r = 0; r < kr; r++) {
-            __m256 dr = _mm256_loadu_ps(d + r * tc + t);
-            for (int j = 0; j < cb; j++) acc[r][j] = _mm256_fmadd_ps(dr, vv[j], acc[r][j]);
-        }
-    }
-    for (int r = 0; r < kr; r++)
-        for (int j = 0; j < cb; j++) du[r * c + j] += hsum8(acc[r][j]);
+// du (kr rows × cb ≤ 4 columns of dU_ξ, row stride c) += Σ_t D_ξ[k][t] · V_ξ[c][t]: each element
+// an 8-lane chain of FMAs over t in order, then SUMS4, so neither the block shape nor the kernel
+// path changes its bits. Columns past cb sum zeros and are not stored.
+#define REDUCE_BLOCK(attr, name)                                                                     \
+attr __attribute__((always_inline)) static inline void name(const float *d, const float *v, long tc,  \
+                                                            float *du, int c, const int kr, const int cb) { \
+    __m256 acc[8][4];                                                                                \
+    for (int r = 0; r < kr; r++)                                                                     \
+        for (int j = 0; j < 4; j++) acc[r][j] = _mm256_setzero_ps();                                 \
+    for (long t = 0; t < tc; t += 8) {                                                               \
+        __m256 vv[4];                                                                                \
+        for (int j = 0; j < cb; j++) vv[j] = _mm256_loadu_ps(v + j * tc + t);                       \
+        for (int r = 0; r < kr; r++) {                                                               \
+            __m256 dr = _mm256_loadu_ps(d + r * tc + t);                                             \
+            for (int j = 0; j < cb; j++) acc[r][j] = _mm256_fmadd_ps(dr, vv[j], acc[r][j]);          \
+        }                                                                                            \
+    }                                                                                                \
+    for (int r = 0; r < kr; r++) {                                                                   \
+        __m128 s = SUMS4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);                                \
+        float *o = du + r * c;                                                                       \
+        if (cb == 4) { _mm_storeu_ps(o, _mm_add_ps(_mm_loadu_ps(o), s)); continue; }                 \
+        float t4[4];                                                                                 \
+        _mm_storeu_ps(t4, s);                                                                        \
+        for (int j = 0; j < cb; j++) o[j] += t4[j];                                                  \
+    }                                                                                                \
 }
 
 // reduce_block over all of C for kr rows (a constant in each copy).
-WT __attribute__((always_inline)) static inline void reduce_rows(const float *dk, const float *v, long tc,
-                                                                float *duk, int c, const int kr) {
-    int ci = 0;
-    for (; ci + 3 <= c; ci += 3) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 3);
-    if (c - ci == 2) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 2);
-    if (c - ci == 1) reduce_block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 1);
+#define REDUCE_ROWS(attr, name, block)                                                               \
+attr __attribute__((always_inline)) static inline void name(const float *dk, const float *v, long tc, \
+                                                            float *duk, int c, const int kr) {      \
+    int ci = 0;                                                                                      \
+    for (; ci + 4 <= c; ci += 4) block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 4);              \
+    switch (c - ci) {                                                                                \
+    case 3: block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 3); break;                             \
+    case 2: block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 2); break;                             \
+    case 1: block(dk, v + (long)ci * tc, tc, duk + ci, c, kr, 1); break;                             \
+    }                                                                                                \
 }
 
-WT void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
-                             int xi0, int xi1, float *du) {
+// dU_ξ for ξ in [xi0, xi1), rows in blocks of `rows` (a constant in each copy): 2 on AVX2,
+// whose 16 registers hold 8 accumulators, 4 columns and a row of D; 6 on AVX-512VL (32).
+#define REDUCE(attr, name, rowfn, rows)                                                              \
+attr static void name(int k, int c, long tc, const float *v, long vs, const float *d, long ds,       \
+                      int xi0, int xi1, float *du) {                                                 \
+    for (int xi = xi0; xi < xi1; xi++) {                                                             \
+        for (int kb = 0; kb < k; kb += rows) {                                                       \
+            const float *dk = d + xi * ds + (long)kb * tc, *vx = v + xi * vs;                        \
+            float *duk = du + ((long)xi * k + kb) * c;                                               \
+            switch (k - kb < rows ? k - kb : rows) {                                                 \
+            case 1: rowfn(dk, vx, tc, duk, c, 1); break;                                             \
+            case 2: rowfn(dk, vx, tc, duk, c, 2); break;                                             \
+            case 3: rowfn(dk, vx, tc, duk, c, 3); break;                                             \
+            case 4: rowfn(dk, vx, tc, duk, c, 4); break;                                             \
+            case 5: rowfn(dk, vx, tc, duk, c, 5); break;                                             \
+            default: rowfn(dk, vx, tc, duk, c, 6); break;                                            \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
+}
+
+REDUCE_BLOCK(WT, reduce_block)
+REDUCE_ROWS(WT, reduce_rows, reduce_block)
+REDUCE(WT, reduce_avx2, reduce_rows, 2)
+REDUCE_BLOCK(WVL, reduce_block_vl)
+REDUCE_ROWS(WVL, reduce_rows_vl, reduce_block_vl)
+REDUCE(WVL, reduce_vl, reduce_rows_vl, 6)
+
+void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
+                          int xi0, int xi1, float *du) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long tc = (long)images * g.tiles_hp * g.tiles_wp;   // dU (ξ, K, C)
     long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
     const float *v = chunk, *d = chunk + points_of(ks) * vs;
-    for (int xi = xi0; xi < xi1; xi++) {
-        for (int kb = 0; kb < k; kb += KB) {
-            const float *dk = d + xi * ds + (long)kb * tc;
-            float *duk = du + ((long)xi * k + kb) * c;
-            switch (k - kb < KB ? k - kb : KB) {
-            case 1: reduce_rows(dk, v + xi * vs, tc, duk, c, 1); break;
-            case 2: reduce_rows(dk, v + xi * vs, tc, duk, c, 2); break;
-            case 3: reduce_rows(dk, v + xi * vs, tc, duk, c, 3); break;
-            default: reduce_rows(dk, v + xi * vs, tc, duk, c, KB); break;
-            }
-        }
-    }
+    (ck_isa() >= 2 ? reduce_vl : reduce_avx2)(k, c, tc, v, vs, d, ds, xi0, xi1, du);
 }
 
 // dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K, C); plain C like the weight transform (double for
@@ -740,7 +784,7 @@ long ck_wino_scratch(int k, int c, int out_h, int out_w, int ks) { (void)k; (voi
 long ck_wino_wgrad_image(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
 long ck_wino_adjoint_scratch(int k, int c, int out_h, int out_w, int ks) { (void)k; (void)c; (void)out_h; (void)out_w; (void)ks; return 0; }
 int ck_wino_conv_adjoint(const float *u, int k, int c, int ks, const float *dy, int h, int w, int pad,
-                         float *dx, float *scratch) {
+                            float *dx, float *scratch) {
     (void)u; (void)k; (void)c; (void)ks; (void)dy; (void)h; (void)w; (void)pad; (void)dx; (void)scratch;
     return -1;
 }
@@ -767,7 +811,7 @@ void ck_wino_pack_weights(const float *w, int k, int c, int ks, int flip, int o0
     (void)w; (void)k; (void)c; (void)ks; (void)flip; (void)o0; (void)o1; (void)u;
 }
 int ck_wino_conv(const float *u, int k, int c, int ks, const float *x, int h, int w, int pad,
-                 float *y, const float *bias, float *scratch) {
+                    float *y, const float *bias, float *scratch) {
     (void)u; (void)k; (void)c; (void)ks; (void)x; (void)h; (void)w; (void)pad; (void)y; (void)bias; (void)scratch;
     return -1;
 }

@@ -522,6 +522,8 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 7 kernel_size: 3 pad: 1", [2, 3, 5, 21]),                       // partial panels
         ("num_output: 300 kernel_size: 2", [1, 2, 5, 7]),
         ("num_output: 71 kernel_size: 1 bias_term: false", [2, 13, 16, 16]),  // weight gradient: 6 × 4 blocks, 5 × 1 remainders
+        ("num_output: 13 kernel_size: 5 pad: 2", [2, 11, 8, 8]),       // Winograd weight gradient: 6 + 6 + 1 rows, 4 + 4 + 3 columns
+        ("num_output: 11 kernel_size: 3 pad: 1", [2, 9, 16, 16]),      // 6 + 5 rows, 4 + 4 + 1 columns
         ("num_output: 20 kernel_size: 7 pad: 3 stride: 2", [2, 3, 32, 32]),          // the stem's real taps on phase planes
         ("num_output: 40 kernel_size: 1 stride: 2", [2, 24, 16, 16]),                 // strided 1×1: dense input gradient, spread
     ])
