@@ -20,6 +20,7 @@
 // kernel that compute each element with the same FMAs in the same order, so AVX-512 and AVX2
 // give the same bits (KernelPathTests).
 #include "ckernels.h"
+#include "winograd_internal.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -370,6 +371,10 @@ WT512 static void products512(const float *restrict u, const float *restrict v, 
         }
         k0 += left >= 16 ? 16 : (left >= 8 ? 8 : 4);
     }
+}
+
+void ck_wino_products(const float *u, const float *v, float *m, int k, int c, int t) {
+    (ck_isa() >= 2 ? products512 : products)(u, v, m, k, c, t);
 }
 
 // One image; ks a constant in each of the two copies ck_wino_conv calls.

@@ -397,7 +397,8 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         ("num_output: 16 kernel_size: 3 pad: 1 group: 2", [1, 16, 4, 8]),        // groups
         ("num_output: 8 kernel_size: 5 pad: 2", [2, 8, 4, 14]),                  // 5×5
         ("num_output: 10 kernel_size: 5 pad: 2", [1, 8, 6, 8]),                  // 10 outputs as 12
-        ("num_output: 6 kernel_size: 5", [2, 8, 8, 12]),                         // adjoint, 6 outputs
+        ("num_output: 6 kernel_size: 5", [2, 8, 8, 12]),                         // adjoint, 6 outputs (F(4×4, 5×5))
+        ("num_output: 8 kernel_size: 5 pad: 2", [1, 8, 8, 16]),                  // F(4×4, 5×5) forward and transposed
         ("num_output: 8 kernel_size: 3", [1, 8, 6, 18]),                         // adjoint, 3×3
     ])
     func gradientsMatchFiniteDifferences(_ convParam: String, _ shape: [Int]) throws {
@@ -412,6 +413,33 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
         #expect(l.winogradPaths == (true, true) || getenv("SPARKNET_WINOGRAD") != nil)
         #expect(r.failures.isEmpty, "\(r.failures.prefix(5))")
         #expect(r.probed > x.count / 2)
+    }
+
+    /// F(4×4, 5×5) (groups of 8 images, one per lane) where a pass's outputs tile by 4, against
+    /// F(2×2, 5×5) and the direct kernels: 11 and 9 images leave a last group of 3 and 1; with
+    /// pad 3 the transposed convolution's 6 × 14 outputs keep F(2×2, 5×5); with pad 1 the adjoint
+    /// crops its padding.
+    @Test(arguments: [
+        ("num_output: 50 kernel_size: 5", [11, 20, 12, 12], ["forward", "adjoint"]),            // LeNet conv2
+        ("num_output: 12 kernel_size: 5 pad: 2", [9, 8, 16, 16], ["forward", "transposed"]),    // CIFAR-10 quick
+        ("num_output: 16 kernel_size: 5 pad: 2 group: 2 bias_term: false", [3, 16, 12, 8], ["forward", "transposed"]),
+        ("num_output: 10 kernel_size: 5 pad: 3", [2, 8, 6, 14], ["forward"]),
+        ("num_output: 10 kernel_size: 5 pad: 1", [2, 8, 10, 10], ["forward", "adjoint"]),
+        ("num_output: 8 kernel_size: 5 pad: 2", [2, 8, 14, 16], [String]()),                   // 14 rows: no
+    ])
+    func winograd4MatchesF2AndTheDirectKernels(_ convParam: String, _ shape: [Int], _ passes: [String]) throws {
+        try #require(ConvolutionLayer.kernelsAvailable, "no AVX2/FMA on this CPU")
+        try #require(getenv("SPARKNET_WINOGRAD").map { String(cString: $0) } != "0", "Winograd turned off")
+        var results: [[[Float]]] = []
+        for (winograd, four) in [(true, true), (true, false), (false, false)] {
+            let l = try layer(convParam, winograd: winograd)
+            l.allowsWinograd4 = four
+            results.append(try Fixtures.forwardBackward(l, shape: shape))
+            #expect(l.winograd4Passes == (four ? Set(passes) : []), "\(l.winograd4Passes)")
+        }
+        expectAgree(results[0], results[2], tolerance: 2e-5)
+        expectAgree(results[0], results[1], tolerance: 2e-5)
+        #expect(passes.isEmpty || results[0][0] != results[1][0])   // a different route
     }
 
     /// The input gradient takes the adjoint only where the transposed convolution does not fit:

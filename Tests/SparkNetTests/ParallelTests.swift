@@ -40,6 +40,10 @@ import SparkNetTestSupport
     @Test(arguments: [
         // LeNet conv2: input gradient through the fused col2im kernel, per image
         ("type: \"Convolution\" convolution_param { num_output: 50 kernel_size: 5 \(conv) }", [7, 20, 12, 12]),
+        // F(4×4, 5×5): groups of 8 images over the threads, the last group of 3 (forward and
+        // adjoint), then of 3 (forward and transposed)
+        ("type: \"Convolution\" convolution_param { num_output: 50 kernel_size: 5 \(conv) }", [19, 20, 12, 12]),
+        ("type: \"Convolution\" convolution_param { num_output: 12 kernel_size: 5 pad: 2 \(conv) }", [19, 8, 16, 16]),
         // CIFAR-like same padding: transposed-convolution input gradient, padded weight-gradient chunk
         ("type: \"Convolution\" convolution_param { num_output: 12 kernel_size: 5 pad: 2 \(conv) }", [5, 6, 16, 16]),
         // strided, padded, grouped: fused input gradient through per-thread padded scratch, im2col weights

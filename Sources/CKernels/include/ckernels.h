@@ -142,6 +142,35 @@ void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images
                           int xi0, int xi1, float *du);
 void ck_wino_wgrad_finish(int k, int c, int ks, const float *du, int o0, int o1, float *dw);
 
+/// Winograd F(4×4, 5×5) (winograd4.c) for 5×5 stride-1 convolutions whose outputs tile by 4:
+/// 64 products per 4×4 tile, input and output channel (F(2×2, 5×5): 144 for the same outputs).
+/// The lanes of its vectors are 8 images, so it runs on groups of up to 8 images.
+/// ck_wino4_applies: 1 when it runs here for K outputs, C inputs and an outH × outW output.
+int ck_wino4_applies(int k, int c, int out_h, int out_w);
+
+/// Floats of U (64, K', C), K' = K rounded up to a multiple of 4.
+long ck_wino4_weights(int k, int c);
+
+/// Floats of scratch one ck_wino4_conv or ck_wino4_conv_adjoint call needs (per thread), for K
+/// outputs and C inputs of the forward convolution (the adjoint's k and c).
+long ck_wino4_scratch(int k, int c, int out_h, int out_w);
+
+/// Rows [o0, o1) of U from the kernels, `flip` as in ck_wino_pack_weights (0: w (K, C, 5, 5);
+/// 1: w (C, K, 5, 5) rotated by 180°; 2: w (C, K, 5, 5) read transposed). Plain C, every path.
+void ck_wino4_pack_weights(const float *w, int k, int c, int flip, int o0, int o1, float *u);
+
+/// For `images` (1…8) images x_n = x + n·x_image (C, H, W): y_n = y + n·y_image (K, outH, outW)
+/// = the 5×5 stride-1 convolution of x_n zero-padded by `pad` (≤ 4) [+ bias[k]], overwritten.
+/// Returns 0, or -1 where it does not apply.
+int ck_wino4_conv(const float *u, int k, int c, const float *x, long x_image, int images, int h, int w,
+                  int pad, float *y, long y_image, const float *bias, float *scratch);
+
+/// The input gradient of ck_wino4_conv's convolution run backwards, as ck_wino_conv_adjoint:
+/// dx_n (C, h, w) = the gradient of Σ y·dy_n with respect to x_n, dy_n (K, outH, outW); `u` is
+/// ck_wino4_pack_weights(w, C, K, 2, …); dx is written, not accumulated. Returns 0, or -1.
+int ck_wino4_conv_adjoint(const float *u, int k, int c, const float *dy, long dy_image, int images, int h,
+                          int w, int pad, float *dx, long dx_image, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif
