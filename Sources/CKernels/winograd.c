@@ -734,13 +734,18 @@ REDUCE_BLOCK(WVL, reduce_block_vl)
 REDUCE_ROWS(WVL, reduce_rows_vl, reduce_block_vl)
 REDUCE(WVL, reduce_vl, reduce_rows_vl, 6)
 
+void ck_wino_reduce(int k, int c, long tc, const float *v, long vs, const float *d, long ds, int xi0, int xi1,
+                    float *du) {
+    (ck_isa() >= 2 ? reduce_vl : reduce_avx2)(k, c, tc, v, vs, d, ds, xi0, xi1, du);
+}
+
 void ck_wino_wgrad_reduce(int k, int c, int ks, int out_h, int out_w, int images, const float *chunk,
                           int xi0, int xi1, float *du) {
     wgeom_t g = wino_geometry(k, c, out_h, out_w, ks);
     long tc = (long)images * g.tiles_hp * g.tiles_wp;   // dU (ξ, K, C)
     long vs = wg_vs(c, tc), ds = wg_ds(k, tc);
     const float *v = chunk, *d = chunk + points_of(ks) * vs;
-    (ck_isa() >= 2 ? reduce_vl : reduce_avx2)(k, c, tc, v, vs, d, ds, xi0, xi1, du);
+    ck_wino_reduce(k, c, tc, v, vs, d, ds, xi0, xi1, du);
 }
 
 // dW (K, C, ks, ks) += Gᵀ dU G, dU (ξ, K, C); plain C like the weight transform (double for

@@ -363,7 +363,131 @@ WT int ck_wino4_conv_adjoint(const float *u, int k, int c, const float *dy, long
     return 0;
 }
 
+// ---- Weight gradient: dU_ξ (K, C) = Σ_t (A dY_t Aᵀ)_ξ (Bᵀ d_t B)_ξ over a chunk of groups,
+// then dW = Gᵀ dU G. The chunk holds V (ξ, C, Tc) then D (ξ, K, Tc), Tc = groups · tiles · 8. ----
+
+static inline long w4_vs(int c, long tc) { return (long)c * tc + 24; }
+static inline long w4_ds(int k, long tc) { return (long)k * tc + 24; }
+
+long ck_wino4_wgrad_scratch(int k, int c, int out_h, int out_w, int groups) {
+    long tc = (long)groups * (out_h / 4) * (out_w / 4) * LANES;
+    return NP * (w4_vs(c, tc) + w4_ds(k, tc));
+}
+
+long ck_wino4_wgrad_pad(int k, int c, int out_h, int out_w) {
+    (void)k, (void)c;
+    long in = (long)(out_h + 4) * (out_w + 4), out = (long)out_h * out_w;
+    return (in > out ? in : out) * LANES + 16;
+}
+
+WT void ck_wino4_wgrad_transform(int k, int c, const float *x, long x_image, const float *dy, long dy_image,
+                                 int images, int h, int w, int pad, int p0, int p1, float *chunk, float *pads) {
+    int out_h = h + 2 * pad - 4, out_w = w + 2 * pad - 4;
+    w4geom_t g = w4_geometry(k, c, out_h, out_w);
+    int tiles = g.th * g.tw, groups = (images + LANES - 1) / LANES, per = c + k, spatial = out_h * out_w;
+    long tc = (long)groups * tiles * LANES, vs = w4_vs(c, tc), ds = w4_ds(k, tc);
+    long ld = (long)g.wq * LANES, plane = (long)g.hq * ld;
+    float *v = chunk, *d = chunk + NP * vs;
+    for (int p = p0; p < p1; p++) {
+        int q = p / per, i = p % per, n0 = q * LANES, nb = images - n0 < LANES ? images - n0 : LANES;
+        long t0 = (long)q * tiles * LANES;
+        if (i < c) {                                 // input plane i: padded, interleaved, Bᵀ d B
+            memset(pads, 0, (size_t)plane * sizeof(float));
+            for (int r = 0; r < h; r++)
+                interleave(x + n0 * x_image + ((long)i * h + r) * w, x_image, nb, w, pads + (r + pad) * ld + pad * LANES);
+            for (int tt = 0; tt < tiles; tt++)
+                input_tile(pads + 4 * (tt / g.tw) * ld + 4 * (tt % g.tw) * LANES, ld,
+                           v + i * tc + t0 + tt * LANES, vs);
+        } else {                                     // top-gradient plane i − C: A dY Aᵀ
+            int ki = i - c;
+            interleave(dy + n0 * dy_image + (long)ki * spatial, dy_image, nb, spatial, pads);
+            for (int tt = 0; tt < tiles; tt++)
+                grad_tile(pads + ((long)4 * (tt / g.tw) * out_w + 4 * (tt % g.tw)) * LANES, (long)out_w * LANES,
+                          d + ki * tc + t0 + tt * LANES, ds);
+        }
+    }
+}
+
+void ck_wino4_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk, int xi0, int xi1,
+                           float *du) {
+    long tc = (long)((images + LANES - 1) / LANES) * (out_h / 4) * (out_w / 4) * LANES;
+    long vs = w4_vs(c, tc);
+    ck_wino_reduce(k, c, tc, chunk, vs, chunk + NP * vs, w4_ds(k, tc), xi0, xi1, du);
+}
+
+// Gᵀ dU G in double for four inputs i at once (lanes), or one: the same adds in the same order
+// either way, so the lanes do not change the bits.
+#define FINISH(vec, load, G_, lanes)                                                                   \
+    do {                                                                                             \
+        vec t[5][8];                                                                                 \
+        for (int a = 0; a < 5; a++)                 /* Gᵀ dU */                                      \
+            for (int q = 0; q < 8; q++) {                                                            \
+                vec sum = G_(0.0);                                                                   \
+                for (int p = 0; p < 8; p++) sum = ADD(sum, MUL(G_(G4[p][a]), load(src + (p * 8 + q) * xs))); \
+                t[a][q] = sum;                                                                       \
+            }                                                                                        \
+        for (int a = 0; a < 5; a++)                 /* (Gᵀ dU) G */                                  \
+            for (int b = 0; b < 5; b++) {                                                            \
+                vec sum = G_(0.0);                                                                   \
+                for (int q = 0; q < 8; q++) sum = ADD(sum, MUL(t[a][q], G_(G4[q][b])));              \
+                double r[4];                                                                         \
+                STORE(r, sum);                                                                       \
+                for (int l = 0; l < lanes; l++) dst[l * 25 + a * 5 + b] += (float)r[l];              \
+            }                                                                                        \
+    } while (0)
+
+static inline double load1(const float *p) { return *p; }
+WT static inline __m256d load4(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+
+WT void ck_wino4_wgrad_finish(int k, int c, const float *du, int o0, int o1, float *dw) {
+    long xs = (long)k * c;
+    for (int o = o0; o < o1; o++) {
+        int i = 0;
+        for (; i + 4 <= c; i += 4) {
+            const float *src = du + (long)o * c + i;
+            float *dst = dw + ((long)o * c + i) * 25;
+#define ADD _mm256_add_pd
+#define MUL _mm256_mul_pd
+#define STORE _mm256_storeu_pd
+            FINISH(__m256d, load4, _mm256_set1_pd, 4);
+#undef ADD
+#undef MUL
+#undef STORE
+        }
+        for (; i < c; i++) {
+            const float *src = du + (long)o * c + i;
+            float *dst = dw + ((long)o * c + i) * 25;
+#define ADD(a, b) ((a) + (b))
+#define MUL(a, b) ((a) * (b))
+#define STORE(r, v) ((r)[0] = (v))
+#define ONE(x) ((double)(x))
+            FINISH(double, load1, ONE, 1);
+#undef ADD
+#undef MUL
+#undef STORE
+#undef ONE
+        }
+    }
+}
+
 #else
+long ck_wino4_wgrad_scratch(int k, int c, int out_h, int out_w, int groups) {
+    (void)k, (void)c, (void)out_h, (void)out_w, (void)groups;
+    return 0;
+}
+long ck_wino4_wgrad_pad(int k, int c, int out_h, int out_w) { (void)k, (void)c, (void)out_h, (void)out_w; return 0; }
+void ck_wino4_wgrad_transform(int k, int c, const float *x, long x_image, const float *dy, long dy_image,
+                              int images, int h, int w, int pad, int p0, int p1, float *chunk, float *pads) {
+    (void)k, (void)c, (void)x, (void)x_image, (void)dy, (void)dy_image, (void)images, (void)h, (void)w, (void)pad;
+    (void)p0, (void)p1, (void)chunk, (void)pads;
+}
+void ck_wino4_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk, int xi0, int xi1,
+                           float *du) {
+    (void)k, (void)c, (void)out_h, (void)out_w, (void)images, (void)chunk, (void)xi0, (void)xi1, (void)du;
+}
+void ck_wino4_wgrad_finish(int k, int c, const float *du, int o0, int o1, float *dw) {
+    (void)k, (void)c, (void)du, (void)o0, (void)o1, (void)dw;
+}
 int ck_wino4_applies(int k, int c, int out_h, int out_w) { (void)k, (void)c, (void)out_h, (void)out_w; return 0; }
 long ck_wino4_weights(int k, int c) { (void)k, (void)c; return 0; }
 long ck_wino4_scratch(int k, int c, int out_h, int out_w) { (void)k, (void)c, (void)out_h, (void)out_w; return 0; }

@@ -6,4 +6,10 @@
 /// T a multiple of 8; each element the same chain of FMAs over c, from 0, on AVX2 and AVX-512.
 void ck_wino_products(const float *u, const float *v, float *m, int k, int c, int t);
 
+/// dU_ξ (K, C) += Σ_t D_ξ[k][t] · V_ξ[c][t] for ξ in [xi0, xi1): V (ξ, C, tc) at v (ξ stride vs),
+/// D (ξ, K, tc) at d (stride ds), tc a multiple of 8; each element an 8-lane chain over t in
+/// order, the lanes then summed in a fixed tree, the same on AVX2 and AVX-512.
+void ck_wino_reduce(int k, int c, long tc, const float *v, long vs, const float *d, long ds, int xi0, int xi1,
+                    float *du);
+
 #endif

@@ -416,11 +416,11 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
     }
 
     /// F(4×4, 5×5) (groups of 8 images, one per lane) where a pass's outputs tile by 4, against
-    /// F(2×2, 5×5) and the direct kernels: 11 and 9 images leave a last group of 3 and 1; with
-    /// pad 3 the transposed convolution's 6 × 14 outputs keep F(2×2, 5×5); with pad 1 the adjoint
-    /// crops its padding.
+    /// F(2×2, 5×5) and the direct kernels: 19 images make weight-gradient chunks of 16 and 3
+    /// (groups of 8, 8 and 3), 9 images groups of 8 and 1; with pad 3 the transposed
+    /// convolution's 6 × 14 outputs keep F(2×2, 5×5); with pad 1 the adjoint crops its padding.
     @Test(arguments: [
-        ("num_output: 50 kernel_size: 5", [11, 20, 12, 12], ["forward", "adjoint"]),            // LeNet conv2
+        ("num_output: 50 kernel_size: 5", [19, 20, 12, 12], ["forward", "adjoint"]),            // LeNet conv2
         ("num_output: 12 kernel_size: 5 pad: 2", [9, 8, 16, 16], ["forward", "transposed"]),    // CIFAR-10 quick
         ("num_output: 16 kernel_size: 5 pad: 2 group: 2 bias_term: false", [3, 16, 12, 8], ["forward", "transposed"]),
         ("num_output: 10 kernel_size: 5 pad: 3", [2, 8, 6, 14], ["forward"]),

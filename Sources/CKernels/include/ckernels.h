@@ -171,6 +171,20 @@ int ck_wino4_conv(const float *u, int k, int c, const float *x, long x_image, in
 int ck_wino4_conv_adjoint(const float *u, int k, int c, const float *dy, long dy_image, int images, int h,
                           int w, int pad, float *dx, long dx_image, float *scratch);
 
+/// The F(4×4, 5×5) weight gradient, in the three steps of ck_wino_wgrad_* over a chunk of
+/// `images` images (x_n = x + n·x_image, dy_n = dy + n·dy_image), in groups of 8:
+/// transform units [p0, p1) (each group's C input planes, then its K top-gradient planes) into
+/// `chunk` (ck_wino4_wgrad_scratch floats for ⌈images / 8⌉ groups), `pads` the calling thread's
+/// ck_wino4_wgrad_pad floats; reduce dU (64, K, C) += the chunk's products for ξ in [xi0, xi1);
+/// finish dW (K, C, 5, 5) += Gᵀ dU G for the outputs in [o0, o1). Threads take disjoint ranges.
+long ck_wino4_wgrad_scratch(int k, int c, int out_h, int out_w, int groups);
+long ck_wino4_wgrad_pad(int k, int c, int out_h, int out_w);
+void ck_wino4_wgrad_transform(int k, int c, const float *x, long x_image, const float *dy, long dy_image,
+                              int images, int h, int w, int pad, int p0, int p1, float *chunk, float *pads);
+void ck_wino4_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const float *chunk, int xi0, int xi1,
+                           float *du);
+void ck_wino4_wgrad_finish(int k, int c, const float *du, int o0, int o1, float *dw);
+
 #ifdef __cplusplus
 }
 #endif

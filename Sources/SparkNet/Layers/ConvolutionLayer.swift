@@ -133,7 +133,9 @@ public final class ConvolutionLayer: Layer {
         winogradU + winogradChunkFloats + kernelThreads * winogradPadFloats
     }
     /// Points ξ of the transformed tile: 16 for F(2×2, 3×3), 36 for F(2×2, 5×5) (winograd.c).
-    private var winogradPoints: Int { (geometry.kernelH + 1) * (geometry.kernelH + 1) }
+    private var winogradPoints: Int {
+        winograd4.contains(.forward) ? 64 : (geometry.kernelH + 1) * (geometry.kernelH + 1)
+    }
     /// Floats of the transformed weights of one group, either way round (or, for the weight
     /// gradient, of dU).
     private var winogradU: Int {
@@ -300,6 +302,14 @@ public final class ConvolutionLayer: Layer {
             winogradChunk = max(1, min(num, fit >= 4 ? (fit + 3) / 4 * 4 : fit, g.kernelH == 5 ? 8 : num))
             winogradChunkFloats = Int(ck_wino_wgrad_scratch(m, c, oh, ow, Int32(winogradChunk), Int32(g.kernelH)))
             winogradPadFloats = Int(ck_wino_wgrad_pad(m, c, oh, ow, Int32(g.kernelH)))
+            if winograd4.contains(.forward) {
+                // F(4×4, 5×5): two groups of 8 images a chunk (LeNet's conv2: 1.15 MB of
+                // transforms; one group, 8 images, left too few tiles per dU element: 0.96 against
+                // 0.65 ms in a C harness, three or four groups 0.80–0.84)
+                winogradChunk = min(16, num)
+                winogradChunkFloats = Int(ck_wino4_wgrad_scratch(m, c, oh, ow, Int32((winogradChunk + 7) / 8)))
+                winogradPadFloats = Int(ck_wino4_wgrad_pad(m, c, oh, ow))
+            }
         }
         phases = ConvolutionPhases(g, group: group)
         phaseChunk = phases.map { max(1, min(num, Self.columnBudget / $0.gradImageFloats)) } ?? 1
@@ -683,25 +693,39 @@ public final class ConvolutionLayer: Layer {
         let (oh, ow) = (Int32(g.outputH), Int32(g.outputW))
         let du = context.workspace.buffer(winogradWeightScratch)      // (ξ, Mg, Cg)
         let chunk = du + winogradU, pads = chunk + winogradChunkFloats
+        let four = winograd4.contains(.forward)
         for gi in 0..<G {
             setAll(winogradU, 0, du)
             for n0 in stride(from: 0, to: num, by: winogradChunk) {
                 let nb = Int32(min(winogradChunk, num - n0))
                 let xs = x + n0 * imageIn + gi * Cg * planeIn, dys = dy + n0 * imageOut + gi * Mg * planeOut
-                // threads take planes (C + K an image): a chunk of one image (AlexNet's conv2)
-                // is shared too
-                Parallel.forEachRange(Int(nb) * (Cg + Mg), limit: kernelThreads) { part, planes in
-                    ck_wino_wgrad_transform(m, c, ks, xs, imageIn, h, w, pad, dys, imageOut, nb,
-                                            Int32(planes.lowerBound), Int32(planes.upperBound),
-                                            chunk, pads + part * winogradPadFloats)
+                // threads take planes (C + K an image, or a group of 8 images): a chunk of one
+                // image (AlexNet's conv2) is shared too
+                let units = four ? (Int(nb) + 7) / 8 * (Cg + Mg) : Int(nb) * (Cg + Mg)
+                Parallel.forEachRange(units, limit: kernelThreads) { part, planes in
+                    let (p0, p1, scratch) = (Int32(planes.lowerBound), Int32(planes.upperBound), pads + part * winogradPadFloats)
+                    if four {
+                        ck_wino4_wgrad_transform(m, c, xs, imageIn, dys, imageOut, nb, h, w, pad, p0, p1, chunk, scratch)
+                    } else {
+                        ck_wino_wgrad_transform(m, c, ks, xs, imageIn, h, w, pad, dys, imageOut, nb, p0, p1, chunk, scratch)
+                    }
                 }
                 Parallel.forEachRange(winogradPoints, limit: kernelThreads) { _, points in
-                    ck_wino_wgrad_reduce(m, c, ks, oh, ow, nb, chunk, Int32(points.lowerBound), Int32(points.upperBound), du)
+                    let (xi0, xi1) = (Int32(points.lowerBound), Int32(points.upperBound))
+                    if four {
+                        ck_wino4_wgrad_reduce(m, c, oh, ow, nb, chunk, xi0, xi1, du)
+                    } else {
+                        ck_wino_wgrad_reduce(m, c, ks, oh, ow, nb, chunk, xi0, xi1, du)
+                    }
                 }
             }
             let dw = blobs[0].diff + gi * Mg * Cg * taps
             Parallel.forEachRange(Mg, limit: kernelThreads) { _, r in
-                ck_wino_wgrad_finish(m, c, ks, du, Int32(r.lowerBound), Int32(r.upperBound), dw)
+                if four {
+                    ck_wino4_wgrad_finish(m, c, du, Int32(r.lowerBound), Int32(r.upperBound), dw)
+                } else {
+                    ck_wino_wgrad_finish(m, c, ks, du, Int32(r.lowerBound), Int32(r.upperBound), dw)
+                }
             }
         }
     }
