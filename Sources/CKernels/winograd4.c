@@ -73,31 +73,46 @@ static const double G4[8][5] = {
     {0, 0, 0, 0, 1}};
 
 // U (ξ, K'/4, C, 4) = G g Gᵀ, rows [o0, o1), zero past K; g as in ck_wino_pack_weights (flip 0:
-// w (K, C, 5, 5); 1: w (C, K, 5, 5) rotated by 180°; 2: w (C, K, 5, 5) as it is).
-void ck_wino4_pack_weights(const float *w, int k, int c, int flip, int o0, int o1, float *u) {
+// w (K, C, 5, 5); 1: w (C, K, 5, 5) rotated by 180°; 2: w (C, K, 5, 5) as it is). In double, the
+// four rows of a block of U at once (lanes), each lane the same products and sums in the same
+// order as one kernel alone; lanes past K transform zeros.
+WT void ck_wino4_pack_weights(const float *w, int k, int c, int flip, int o0, int o1, float *u) {
     int kp = rows4(k);
     long xs = (long)kp * c;
-    for (int o = o0 > k ? o0 : k; o < o1 && o < kp; o++)
-        for (int i = 0; i < c; i++)
-            for (int xi = 0; xi < NP; xi++) u[xi * xs + ((long)(o / KB) * c + i) * KB + o % KB] = 0.0f;
-    for (int o = o0; o < o1 && o < k; o++)
+    if (o1 > kp) o1 = kp;
+    for (int ob = o0 / KB * KB; ob < o1; ob += KB)
         for (int i = 0; i < c; i++) {
-            const float *src = flip ? w + ((long)i * k + o) * 25 : w + ((long)o * c + i) * 25;
-            float *dst = u + ((long)(o / KB) * c + i) * KB + o % KB;
-            double g[5][5], t[8][5];
+            __m256d g[5][5], t[8][5];
             for (int a = 0; a < 5; a++)
-                for (int b = 0; b < 5; b++) g[a][b] = flip == 1 ? src[(4 - a) * 5 + (4 - b)] : src[a * 5 + b];
+                for (int b = 0; b < 5; b++) {
+                    double lane[4];
+                    for (int l = 0; l < 4; l++) {
+                        int o = ob + l;
+                        const float *src = flip ? w + ((long)i * k + o) * 25 : w + ((long)o * c + i) * 25;
+                        lane[l] = o < k ? (flip == 1 ? src[(4 - a) * 5 + (4 - b)] : src[a * 5 + b]) : 0.0;
+                    }
+                    g[a][b] = _mm256_loadu_pd(lane);
+                }
             for (int p = 0; p < 8; p++)                 // G g
                 for (int b = 0; b < 5; b++) {
-                    double sum = 0;
-                    for (int a = 0; a < 5; a++) sum += G4[p][a] * g[a][b];
+                    __m256d sum = _mm256_setzero_pd();
+                    for (int a = 0; a < 5; a++) sum = _mm256_add_pd(sum, _mm256_mul_pd(_mm256_set1_pd(G4[p][a]), g[a][b]));
                     t[p][b] = sum;
                 }
+            float *dst = u + ((long)(ob / KB) * c + i) * KB;
+            int l0 = o0 > ob ? o0 - ob : 0, l1 = o1 - ob < KB ? o1 - ob : KB;
             for (int p = 0; p < 8; p++)                 // (G g) Gᵀ
                 for (int q = 0; q < 8; q++) {
-                    double sum = 0;
-                    for (int b = 0; b < 5; b++) sum += t[p][b] * G4[q][b];
-                    dst[(p * 8 + q) * xs] = (float)sum;
+                    __m256d sum = _mm256_setzero_pd();
+                    for (int b = 0; b < 5; b++) sum = _mm256_add_pd(sum, _mm256_mul_pd(t[p][b], _mm256_set1_pd(G4[q][b])));
+                    __m128 r = _mm256_cvtpd_ps(sum);
+                    float *out = dst + (p * 8 + q) * xs;
+                    if (l0 == 0 && l1 == KB) _mm_storeu_ps(out, r);
+                    else {
+                        float f[4];
+                        _mm_storeu_ps(f, r);
+                        for (int l = l0; l < l1; l++) out[l] = f[l];
+                    }
                 }
         }
 }

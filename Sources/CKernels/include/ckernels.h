@@ -185,6 +185,12 @@ void ck_wino4_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const
                            float *du);
 void ck_wino4_wgrad_finish(int k, int c, const float *du, int o0, int o1, float *dw);
 
+/// Caffe's SGD update of n parameters in one pass (update.c), element by element:
+///   g' = g + decay·w (one fused multiply-add; skipped when decay is 0)
+///   h = rate·g' + momentum·h;  g = h;  w = scale·(w − h)  (w − h when scale is 1)
+/// The same bits on the AVX-512 and AVX2 paths. Returns 0, or -1 on the portable path.
+int ck_sgd_step(float *w, float *g, float *h, long n, float decay, float rate, float momentum, float scale);
+
 #ifdef __cplusplus
 }
 #endif

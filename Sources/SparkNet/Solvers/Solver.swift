@@ -1,5 +1,6 @@
 import Foundation
 import CaffeProto
+import CKernels
 
 /// Caffe's Solver + SGDSolver: builds the train and test nets from a SolverParameter, runs
 /// forward/backward, turns gradients into updates over the whole weight arena (learning-rate
@@ -330,6 +331,10 @@ public final class Solver {
         let w = net.weights.baseAddress!, g = net.gradients.baseAddress!
         let h1 = historyArenas.first?.baseAddress, h2 = historyArenas.count > 1 ? historyArenas[1].baseAddress : nil
         let rule = self.rule, iter = self.iter
+        // Plain SGD with L2 decay (LeNet's, CIFAR's and ResNet's solvers): decay, momentum and the
+        // weights' own update in one kernel, one pass over each block (`ck_sgd_step`).
+        let sgd = rule as? SGDRule, scale = nextUpdateScale
+        let fused = sgd != nil && !l1 && iterSize == 1 && h1 != nil && ck_isa() >= 1
         for (i, blob) in net.learnableParams.enumerated() {
             let localDecay = weightDecay * net.paramDecayMult[i], localRate = rate * net.paramLrMult[i]
             // Every step is element-wise, so threads take blocks, and each block goes through all
@@ -337,6 +342,10 @@ public final class Solver {
             let base = net.paramOffsets[i]
             Parallel.forEachBlock(blob.count) { block in
                 let off = base + block.lowerBound, n = block.count
+                if fused, let sgd, let h1 {
+                    _ = ck_sgd_step(w + off, g + off, h1 + off, n, localDecay, localRate, sgd.momentum, scale)
+                    return
+                }
                 // Normalize: undo the accumulation of iter_size passes.
                 if iterSize != 1 { scal(n, 1 / Float(iterSize), g + off) }
                 // Regularize: L2 adds decay·w, L1 adds decay·sign(w).
@@ -357,7 +366,8 @@ public final class Solver {
                                    localRate: localRate, iter: iter)
             }
         }
-        net.update(scale: nextUpdateScale)
+        // (the fused kernel has updated the weights: the params tile the arena)
+        if !fused { net.update(scale: nextUpdateScale) }
         // Reset only once applied: a scale still pending tells the synchronizer that no update
         // took it, so it scales the weights itself.
         nextUpdateScale = 1
