@@ -5,9 +5,11 @@
 #include <immintrin.h>
 #include <math.h>
 
-// One element: the same operations as the vector loops, fmaf being exact like the FMA.
+// One element: the same operations as the vector loops, fmaf being exact like the FMA, and no
+// other multiply and add fused (the vector loops round both products).
 static inline void step1(float *w, float *g, float *h, float decay, float rate, float momentum, float scale,
                          int unscaled) {
+#pragma clang fp contract(off)
     float gi = decay != 0.0f ? fmaf(decay, *w, *g) : *g;
     float hi = rate * gi + momentum * *h;
     float d = *w - hi;

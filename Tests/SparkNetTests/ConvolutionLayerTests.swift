@@ -1,3 +1,4 @@
+import CaffeProto
 import Foundation
 import Testing
 @testable import SparkNet
@@ -574,6 +575,44 @@ private func expectAgree(_ results: [[Float]], _ reference: [[Float]], tolerance
             #expect(x.count == y.count && x.contains { $0 != 0 })
             #expect(x.map(\.bitPattern) == y.map(\.bitPattern))
         }
+    }
+
+    /// The fused SGD step (`ck_sgd_step`: decay, momentum, weights) gives the same bits on AVX-512
+    /// and AVX2, with and without weight decay and with a pending update scale (the model
+    /// average's 1/K), and agrees with the solver's separate passes (the portable path).
+    @Test(arguments: [("momentum: 0.9 weight_decay: 0.001", Float(1)), ("momentum: 0.9", Float(1)),
+                      ("momentum: 0.8 weight_decay: 0.01", Float(0.5))])
+    func sgdStepMatchesAcrossPaths(_ rule: String, _ scale: Float) throws {
+        defer { ConvolutionLayer.forceKernelPath(nil) }
+        let net = """
+            name: "wide"
+            layer { name: "in" type: "Input" top: "x" top: "t"
+                    input_param { shape { dim: 4 dim: 40 } shape { dim: 4 dim: 37 } } }
+            layer { name: "ip" type: "InnerProduct" bottom: "x" top: "y"
+                    inner_product_param { num_output: 37 weight_filler { type: "gaussian" std: 0.05 }
+                                          bias_filler { type: "gaussian" std: 0.5 } } }
+            layer { name: "loss" type: "EuclideanLoss" bottom: "y" bottom: "t" top: "loss" }
+            """
+        var results: [String: [Float]] = [:]
+        for path in ["avx512", "avx2", "portable"] {
+            ConvolutionLayer.forceKernelPath(path)
+            let text = "net_param { \(net) } lr_policy: \"fixed\" base_lr: 0.05 max_iter: 10 display: 0 "
+                + "random_seed: 3 snapshot_after_train: false type: \"SGD\" " + rule
+            let solver = try Solver(param: try Caffe_SolverParameter(textFormatString: text), context: NetContext())
+            for (i, blob) in solver.net.blobs.enumerated() where ["x", "t"].contains(solver.net.blobNames[i]) {
+                for j in 0..<blob.count { blob.data[j] = Float(sin(Double(j) * 0.37 + Double(i))) }
+            }
+            for _ in 0..<3 {
+                solver.nextUpdateScale = scale
+                try solver.step(1)
+            }
+            results[path] = Array(solver.net.weights) + Array(solver.net.gradients)
+        }
+        let a = try #require(results["avx512"]), b = try #require(results["avx2"]), c = try #require(results["portable"])
+        #expect(a.count == 40 * 37 + 37 + 1480 + 37 && a.contains { $0 != 0 })
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        let worst = zip(a, c).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 1
+        #expect(worst < 1e-5, "fused against separate passes: \(worst)")
     }
 
     @Test func pathNamesAndForcing() {
