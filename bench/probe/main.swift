@@ -125,7 +125,13 @@ func stepProbe(_ o: Options) throws {
     let overhead = currentRSS()   // runtime + MPI + BLAS, before the net exists
     let solver = try BenchmarkSolver.make(model: model, noiseSeed: 1701 &+ UInt64(MPIEnvironment.rank))
     let sync = tau > 0 ? try makeSynchronizer(.average, communicator: comm) : nil
-    try solver.step(warmup)
+    // at least `warmup` steps and 0.3 s, as bench/torch_nets.py does for PyTorch
+    let warm = now()
+    var warmed = 0
+    while warmed < warmup || ms(warm, now()) < 300 {
+        try solver.step(1)
+        warmed += 1
+    }
     comm.barrier()
     var perStep: [Double] = []
     let start = now()

@@ -1,6 +1,9 @@
 import CBLAS
 import CKernels
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The engine's threads. A rank runs as many as OpenBLAS was started with
 /// (`OPENBLAS_NUM_THREADS`, which the Slurm scripts set from `--cpus-per-task`), and takes them
@@ -18,8 +21,20 @@ public enum Parallel {
     private static let configured: Int = {
         let n = Int(openblas_get_num_threads())
         openblas_set_num_threads(1)
+        stopBLASWorkers()
         return max(1, n)
     }()
+
+    /// Ends OpenBLAS's worker threads, which it starts when the library loads and which then
+    /// spin for ~0.1 s: on 2 cores LeNet's first 7 steps took 12–15 ms instead of 4–6 while
+    /// they did. OpenBLAS restarts them itself if asked for more threads again. Looked up at run
+    /// time, since only OpenBLAS's pthreads build has `blas_thread_shutdown_`.
+    private static func stopBLASWorkers() {
+        #if os(Linux)
+        guard let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") else { return }
+        _ = unsafeBitCast(f, to: (@convention(c) () -> Int32).self)()
+        #endif
+    }
 
     /// A thread count that replaces the configured one (tests set it; nil restores it).
     nonisolated(unsafe) public static var forcedThreads: Int? = nil
