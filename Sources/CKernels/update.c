@@ -29,21 +29,17 @@ static inline void step1(float *w, float *g, float *h, float decay, float rate, 
         P##_storeu_ps(w + i, unscaled ? d : P##_mul_ps(P##_set1_ps(scale), d));                      \
     }
 
-__attribute__((target("avx512f,avx2,fma")))
-static void sgd512(float *w, float *g, float *h, long n, float decay, float rate, float momentum, float scale) {
-    int unscaled = scale == 1.0f;
-    long i = 0;
-    STEP(__m512, _mm512, 16)
-    for (; i < n; i++) step1(w + i, g + i, h + i, decay, rate, momentum, scale, unscaled);
-}
-
-__attribute__((target("avx2,fma")))
-static void sgd256(float *w, float *g, float *h, long n, float decay, float rate, float momentum, float scale) {
-    int unscaled = scale == 1.0f;
-    long i = 0;
-    STEP(__m256, _mm256, 8)
-    for (; i < n; i++) step1(w + i, g + i, h + i, decay, rate, momentum, scale, unscaled);
-}
+// The whole block: vector steps of n_ lanes, then the scalar tail.
+#define SGD(attr, name, vec, P, n_)                                                                  \
+    attr static void name(float *w, float *g, float *h, long n, float decay, float rate, float momentum, \
+                          float scale) {                                                              \
+        int unscaled = scale == 1.0f;                                                                \
+        long i = 0;                                                                                  \
+        STEP(vec, P, n_)                                                                             \
+        for (; i < n; i++) step1(w + i, g + i, h + i, decay, rate, momentum, scale, unscaled);       \
+    }
+SGD(__attribute__((target("avx512f,avx2,fma"))), sgd512, __m512, _mm512, 16)
+SGD(__attribute__((target("avx2,fma"))), sgd256, __m256, _mm256, 8)
 
 int ck_sgd_step(float *w, float *g, float *h, long n, float decay, float rate, float momentum, float scale) {
     int level = ck_isa();

@@ -27,7 +27,6 @@
 #include <string.h>
 
 #define WT __attribute__((target("avx2,fma")))
-#define KB 4          // output channels per micro-kernel block
 
 // Tile geometry of one convolution: tiles_w rounded up to whole vectors of 8.
 typedef struct {
@@ -42,10 +41,7 @@ typedef struct {
 // Points ξ of the transformed domain: (ks + 1)², 16 for 3×3 kernels, 36 for 5×5.
 static inline int points_of(int ks) { return (ks + 1) * (ks + 1); }
 
-// Output channels rounded up to whole row blocks: U and M carry rows of zeros past K (LeNet's
-// 50 outputs run as 52), and only K rows are written out. The weight gradient takes K in whole
-// blocks only (ck_wino_wgrad_*).
-static inline int rows_of(int k) { return (k + KB - 1) / KB * KB; }
+// U and M carry rows of zeros past K (rows_of), and only K rows are written out.
 
 static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g;

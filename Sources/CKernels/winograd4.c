@@ -22,11 +22,8 @@
 #include <string.h>
 
 #define WT __attribute__((target("avx2,fma")))
-#define KB 4        // U's row blocks, as in winograd.c
 #define LANES 8     // images per group
 #define NP 64       // points ξ of the 8×8 domain
-
-static inline int rows4(int k) { return (k + KB - 1) / KB * KB; }
 
 typedef struct {
     int th, tw;      // tiles down and across: outH / 4, outW / 4
@@ -40,7 +37,7 @@ static w4geom_t w4_geometry(int k, int c, int out_h, int out_w) {
     g.tw = out_w / 4;
     g.hq = out_h + 4;
     g.wq = out_w + 4;
-    int tiles = g.th * g.tw, b = 160000 / (NP * LANES * (rows4(c) + rows4(k)));
+    int tiles = g.th * g.tw, b = 160000 / (NP * LANES * (rows_of(c) + rows_of(k)));
     if (b < 2) b = 2;
     g.block = b > tiles ? tiles : b;
     return g;
@@ -50,13 +47,13 @@ int ck_wino4_applies(int k, int c, int out_h, int out_w) {
     return ck_isa() >= 1 && k > 0 && c > 0 && out_h > 0 && out_w > 0 && out_h % 4 == 0 && out_w % 4 == 0;
 }
 
-long ck_wino4_weights(int k, int c) { return (long)NP * rows4(k) * c; }
+long ck_wino4_weights(int k, int c) { return (long)NP * rows_of(k) * c; }
 
 long ck_wino4_scratch(int k, int c, int out_h, int out_w) {
     w4geom_t g = w4_geometry(k, c, out_h, out_w);
     long t = (long)g.block * LANES, plane = (long)g.hq * g.wq * LANES;
-    long forward = c * plane + NP * (c * t + 24) + NP * (rows4(k) * t + 24);
-    long adjoint = c * plane + (long)k * out_h * out_w * LANES + NP * (k * t + 24) + NP * (rows4(c) * t + 24);
+    long forward = c * plane + NP * (c * t + 24) + NP * (rows_of(k) * t + 24);
+    long adjoint = c * plane + (long)k * out_h * out_w * LANES + NP * (k * t + 24) + NP * (rows_of(c) * t + 24);
     return (forward > adjoint ? forward : adjoint) + 16;
 }
 
@@ -77,7 +74,7 @@ static const double G4[8][5] = {
 // four rows of a block of U at once (lanes), each lane the same products and sums in the same
 // order as one kernel alone; lanes past K transform zeros.
 WT void ck_wino4_pack_weights(const float *w, int k, int c, int flip, int o0, int o1, float *u) {
-    int kp = rows4(k);
+    int kp = rows_of(k);
     long xs = (long)kp * c;
     if (o1 > kp) o1 = kp;
     for (int ob = o0 / KB * KB; ob < o1; ob += KB)
@@ -313,7 +310,7 @@ WT int ck_wino4_conv(const float *u, int k, int c, const float *x, long x_image,
     int out_h = h + 2 * pad - 4, out_w = w + 2 * pad - 4;
     if (images < 1 || images > LANES || pad < 0 || pad > 4 || !ck_wino4_applies(k, c, out_h, out_w)) return -1;
     w4geom_t g = w4_geometry(k, c, out_h, out_w);
-    int kp = rows4(k), tiles = g.th * g.tw;
+    int kp = rows_of(k), tiles = g.th * g.tw;
     long plane = (long)g.hq * g.wq * LANES, ld = (long)g.wq * LANES;
     float *xi = scratch, *v = xi + c * plane;       // (C, hq, wq, 8), then V (ξ, C, T)
     memset(xi, 0, (size_t)(c * plane) * sizeof(float));
@@ -346,7 +343,7 @@ WT int ck_wino4_conv_adjoint(const float *u, int k, int c, const float *dy, long
     int out_h = h + 2 * pad - 4, out_w = w + 2 * pad - 4;
     if (images < 1 || images > LANES || pad < 0 || pad > 4 || !ck_wino4_applies(k, c, out_h, out_w)) return -1;
     w4geom_t g = w4_geometry(k, c, out_h, out_w);
-    int cp = rows4(c), tiles = g.th * g.tw, spatial = out_h * out_w;
+    int cp = rows_of(c), tiles = g.th * g.tw, spatial = out_h * out_w;
     long plane = (long)g.hq * g.wq * LANES, ld = (long)g.wq * LANES, dplane = (long)spatial * LANES;
     float *dxi = scratch;                           // (C, hq, wq, 8): the padded input gradient
     float *dyi = dxi + c * plane;                   // (K, outH, outW, 8)
@@ -430,59 +427,41 @@ void ck_wino4_wgrad_reduce(int k, int c, int out_h, int out_w, int images, const
     ck_wino_reduce(k, c, tc, chunk, vs, chunk + NP * vs, w4_ds(k, tc), xi0, xi1, du);
 }
 
-// Gᵀ dU G in double for four inputs i at once (lanes), or one: the same adds in the same order
-// either way, so the lanes do not change the bits.
-#define FINISH(vec, load, G_, lanes)                                                                   \
-    do {                                                                                             \
-        vec t[5][8];                                                                                 \
-        for (int a = 0; a < 5; a++)                 /* Gᵀ dU */                                      \
-            for (int q = 0; q < 8; q++) {                                                            \
-                vec sum = G_(0.0);                                                                   \
-                for (int p = 0; p < 8; p++) sum = ADD(sum, MUL(G_(G4[p][a]), load(src + (p * 8 + q) * xs))); \
-                t[a][q] = sum;                                                                       \
-            }                                                                                        \
-        for (int a = 0; a < 5; a++)                 /* (Gᵀ dU) G */                                  \
-            for (int b = 0; b < 5; b++) {                                                            \
-                vec sum = G_(0.0);                                                                   \
-                for (int q = 0; q < 8; q++) sum = ADD(sum, MUL(t[a][q], G_(G4[q][b])));              \
-                double r[4];                                                                         \
-                STORE(r, sum);                                                                       \
-                for (int l = 0; l < lanes; l++) dst[l * 25 + a * 5 + b] += (float)r[l];              \
-            }                                                                                        \
-    } while (0)
-
-static inline double load1(const float *p) { return *p; }
-WT static inline __m256d load4(const float *p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+// Gᵀ dU G for `lanes` (≤ 4) consecutive inputs at once, in double: each lane the same products
+// and sums in the same order as one input alone, so the lanes do not change the bits.
+WT static void finish_block(const float *src, long xs, int lanes, float *dst) {
+    __m256d t[5][8];
+    for (int a = 0; a < 5; a++)                 // Gᵀ dU
+        for (int q = 0; q < 8; q++) {
+            __m256d sum = _mm256_setzero_pd();
+            for (int p = 0; p < 8; p++) {
+                const float *e = src + (p * 8 + q) * xs;
+                __m256d v;
+                if (lanes == 4) v = _mm256_cvtps_pd(_mm_loadu_ps(e));
+                else {
+                    double lane[4] = {0, 0, 0, 0};
+                    for (int l = 0; l < lanes; l++) lane[l] = e[l];
+                    v = _mm256_loadu_pd(lane);
+                }
+                sum = _mm256_add_pd(sum, _mm256_mul_pd(_mm256_set1_pd(G4[p][a]), v));
+            }
+            t[a][q] = sum;
+        }
+    for (int a = 0; a < 5; a++)                 // (Gᵀ dU) G
+        for (int b = 0; b < 5; b++) {
+            __m256d sum = _mm256_setzero_pd();
+            for (int q = 0; q < 8; q++) sum = _mm256_add_pd(sum, _mm256_mul_pd(t[a][q], _mm256_set1_pd(G4[q][b])));
+            double r[4];
+            _mm256_storeu_pd(r, sum);
+            for (int l = 0; l < lanes; l++) dst[l * 25 + a * 5 + b] += (float)r[l];
+        }
+}
 
 WT void ck_wino4_wgrad_finish(int k, int c, const float *du, int o0, int o1, float *dw) {
     long xs = (long)k * c;
-    for (int o = o0; o < o1; o++) {
-        int i = 0;
-        for (; i + 4 <= c; i += 4) {
-            const float *src = du + (long)o * c + i;
-            float *dst = dw + ((long)o * c + i) * 25;
-#define ADD _mm256_add_pd
-#define MUL _mm256_mul_pd
-#define STORE _mm256_storeu_pd
-            FINISH(__m256d, load4, _mm256_set1_pd, 4);
-#undef ADD
-#undef MUL
-#undef STORE
-        }
-        for (; i < c; i++) {
-            const float *src = du + (long)o * c + i;
-            float *dst = dw + ((long)o * c + i) * 25;
-#define ADD(a, b) ((a) + (b))
-#define MUL(a, b) ((a) * (b))
-#define STORE(r, v) ((r)[0] = (v))
-#define ONE(x) ((double)(x))
-            FINISH(double, load1, ONE, 1);
-#undef ADD
-#undef MUL
-#undef STORE
-#undef ONE
-        }
-    }
+    for (int o = o0; o < o1; o++)
+        for (int i = 0; i < c; i += 4)
+            finish_block(du + (long)o * c + i, xs, c - i < 4 ? c - i : 4, dw + ((long)o * c + i) * 25);
 }
 
 #else

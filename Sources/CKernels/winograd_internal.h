@@ -2,6 +2,11 @@
 #ifndef WINOGRAD_INTERNAL_H
 #define WINOGRAD_INTERNAL_H
 
+/// U's rows come in blocks of KB (output channels per micro-kernel block); rows_of rounds a
+/// channel count up to whole blocks (rows of zeros past it: LeNet's 50 outputs run as 52).
+#define KB 4
+static inline int rows_of(int k) { return (k + KB - 1) / KB * KB; }
+
 /// M (K, T) = U (K, C) · V (C, T) for one point ξ: U in row blocks of 4 (K a multiple of 4),
 /// T a multiple of 8; each element the same chain of FMAs over c, from 0, on AVX2 and AVX-512.
 void ck_wino_products(const float *u, const float *v, float *m, int k, int c, int t);
