@@ -533,8 +533,14 @@ struct MPIDistributedTestTests {
             let exchanges = mode == .gradient ? 3.0 : 1.0
             for (a, b) in zip(r0, r1) {
                 #expect(a.loss == b.loss && a.iteration == b.iteration)
+                // Every rank sleeps the delay inside its measured exchange, so the ranks' mean
+                // holds it whole. The undelayed round's own comm_s is not subtracted for the
+                // lower bound: 4 ranks on 2 cores can make one exchange tens of ms slower than
+                // the other (CI, stop 27), while a missing delay is 50 ms missing from b alone.
+                #expect(b.commSeconds >= exchanges * delay * 0.999,
+                        "--sync \(mode.rawValue) round \(b.round): comm_s \(b.commSeconds) s holds less than \(exchanges) x \(delay) s")
                 let added = b.commSeconds - a.commSeconds
-                #expect(added >= exchanges * delay * 0.99 && added < exchanges * delay + 0.5,
+                #expect(added < exchanges * delay + 0.5,
                         "--sync \(mode.rawValue) round \(b.round): comm_s grew by \(added) s for \(exchanges) x \(delay) s")
             }
         }
