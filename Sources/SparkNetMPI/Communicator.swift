@@ -187,7 +187,7 @@ public final class Communicator: @unchecked Sendable {
         var name = [CChar](repeating: 0, count: 256)
         var mine = [UInt8](repeating: 0, count: width)
         if gethostname(&name, name.count) == 0 {
-            let bytes = Array(String(cString: name).utf8.prefix(width - 1))
+            let bytes = Array(String(cBuffer: name).utf8.prefix(width - 1))
             mine.replaceSubrange(0..<bytes.count, with: bytes)
         }
         var all = mine

@@ -42,7 +42,7 @@ public enum ImageCodec {
         guard let out = bytes.withUnsafeBufferPointer({
             cjpeg_decode($0.baseAddress, UInt(bytes.count), gray ? 1 : 0, UInt64(maxPixels), &w, &h, &c, &err, err.count)
         }) else {
-            let message = String(cString: err)
+            let message = String(cBuffer: err)
             if message.contains("larger than the limit") || message.contains("CMYK") { throw SparkNetError("\(source): JPEG \(message)") }
             let truncated = message.contains("Premature end")
             throw SparkNetError("\(source): \(truncated ? "truncated JPEG" : "corrupt JPEG") (libjpeg: \(message))")
@@ -58,7 +58,7 @@ public enum ImageCodec {
         guard let out = bytes.withUnsafeBufferPointer({
             cpng_decode_rgba($0.baseAddress, bytes.count, UInt64(maxPixels), &w, &h, &err, err.count)
         }) else {
-            let message = String(cString: err)
+            let message = String(cBuffer: err)
             if message.contains("larger than the limit") { throw SparkNetError("\(source): PNG \(message)") }
             let truncated = message.contains("EOF") || message.contains("end of") || message.contains("Read Error")
             throw SparkNetError("\(source): \(truncated ? "truncated PNG" : "corrupt PNG") (libpng: \(message))")

@@ -302,6 +302,16 @@ func sourcePositions(_ s: Solver) -> [Int] {
         #expect(!files(in: dir).contains { $0.contains(".tmp") || $0.contains("tempfile") })
     }
 
+    /// C buffers (AtomicFile's template, libjpeg's messages, host names) end at their first NUL,
+    /// or with the buffer when it has none; bytes that are not UTF-8 become U+FFFD.
+    @Test func cBufferText() {
+        func chars(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } }
+        #expect(String(cBuffer: chars(Array("node1".utf8) + [0, 65, 66])) == "node1")
+        #expect(String(cBuffer: chars(Array("full".utf8))) == "full")
+        #expect(String(cBuffer: []) == "" && String(cBuffer: [0]) == "")
+        #expect(String(cBuffer: chars([0xC3, 0xA9, 0xFF, 0x41, 0])) == "é\u{FFFD}A")
+    }
+
     /// writesFiles = false (non-root ranks) writes nothing but still runs the snapshot hook.
     @Test func snapshotHookAndWritesFiles() throws {
         let dir = try makeTempDir("hook")

@@ -18,7 +18,7 @@ public enum AtomicFile {
         guard fd >= 0 else {
             throw SparkNetError("\(path): cannot create a temporary file in '\(dir)': \(errnoText())")
         }
-        let tempPath = String(cString: template)
+        let tempPath = String(cBuffer: template)
         var ok = false
         defer { if !ok { unlink(tempPath) } }
         do {
