@@ -41,11 +41,9 @@ typedef struct {
 // Points ξ of the transformed domain: (ks + 1)², 16 for 3×3 kernels, 36 for 5×5.
 static inline int points_of(int ks) { return (ks + 1) * (ks + 1); }
 
-// U and M carry rows of zeros past K (rows_of), and only K rows are written out.
-
 static wgeom_t wino_geometry(int k, int c, int out_h, int out_w, int ks) {
     wgeom_t g;
-    k = rows_of(k);
+    k = rows_of(k);   // U and M carry rows of zeros past K; only K rows are written out
     int np = points_of(ks);
     g.tiles_h = (out_h + 1) / 2;
     g.tiles_w = (out_w + 1) / 2;

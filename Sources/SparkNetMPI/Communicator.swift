@@ -199,7 +199,7 @@ public final class Communicator: @unchecked Sendable {
                 wait(&r, "MPI_Iallgather of the host names")
             }
         }
-        return (0..<size).map { r in String(decoding: all[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self) }
+        return (0..<size).map { r in String(cBuffer: all[(r * width)..<((r + 1) * width)]) }
     }
 
     /// Blocks until every rank reaches it.

@@ -147,7 +147,7 @@ public final class Watchdog {
                 MPI_Test(&entry.0, &done, cmpi_status_ignore())
                 receives[peer] = entry
                 if done != 0 {
-                    let text = String(decoding: UnsafeBufferPointer(start: entry.1, count: Self.replyBytes).prefix { $0 != 0 }, as: UTF8.self)
+                    let text = String(cBuffer: UnsafeBufferPointer(start: entry.1, count: Self.replyBytes))
                     replies[peer] = String(text.drop { $0 != "\t" }.dropFirst())
                 }
             }

@@ -308,7 +308,7 @@ func sourcePositions(_ s: Solver) -> [Int] {
         func chars(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } }
         #expect(String(cBuffer: chars(Array("node1".utf8) + [0, 65, 66])) == "node1")
         #expect(String(cBuffer: chars(Array("full".utf8))) == "full")
-        #expect(String(cBuffer: []) == "" && String(cBuffer: [0]) == "")
+        #expect(String(cBuffer: [CChar]()) == "" && String(cBuffer: [CChar(0)]) == "")
         #expect(String(cBuffer: chars([0xC3, 0xA9, 0xFF, 0x41, 0])) == "é\u{FFFD}A")
     }
 
